@@ -1,0 +1,20 @@
+"""gradsign_fast: GradSign (Zhang & Jia, ICLR 2022), exact and fast.
+
+    score(model, inputs, targets)   the authors' number, from per-sample gradients reduced to signs
+    sign_sums(...)                  what the score is made of: per-parameter integer column sign sums
+    reference.score(...)            the authors' per-sample loop, the oracle of the tests
+    ops.sign_reduce(g)              sum_k |sum_i sign(g[i, k])| for one (n, m) matrix
+    backends(), info()              what runs in this process, and what was built
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import ops, reference
+from .api import score, sign_sums
+from .info import info
+from .ops import backends
+from .sums import SignSums
+
+__all__ = ["SignSums", "__version__", "backends", "info", "ops", "reference", "score", "sign_sums"]

@@ -1,0 +1,34 @@
+"""Engines: per-sample gradients of a ScoringJob -> SignSums (integer column sign sums + NaN marks).
+
+    loop       the authors' per-sample loop; any model; slow
+    functorch  vmap(grad), chunked; any model vmap can trace; always exact
+    batched    one batched pass, per-layer sign rules (the fast engine)
+Which one runs is decided in gradsign_fast/dispatch.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..semantics import ScoringJob
+from ..sums import SignSums
+
+class EngineFallback(RuntimeError):
+    """Raised by an engine that finds, mid-run, that it cannot give the exact answer for a model."""
+
+
+ENGINE_MODULES = {"loop": "loop", "functorch": "functorch", "batched": "batched"}
+
+
+def run_engine(name: str, job: ScoringJob) -> SignSums:
+    module = importlib.import_module(f"{__name__}.{ENGINE_MODULES[name]}")
+    return module.column_sign_sums(job)
+
+
+def batched_engine_applies(job: ScoringJob) -> bool:
+    """Whether the fast batched engine can give the exact answer for `job` (False until it exists)."""
+    try:
+        module = importlib.import_module(f"{__name__}.batched")
+    except ImportError:
+        return False
+    return bool(module.applies(job)[0])

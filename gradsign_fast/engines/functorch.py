@@ -1,0 +1,37 @@
+"""The torch.func engine: vmap(grad) of the per-sample loss, chunked over samples. Always correct.
+
+Each sample i is forwarded as a batch of one (x_i[None]), exactly like the authors' loop, so
+BatchNorm uses that sample's own statistics; dropout draws differ per sample (randomness='different').
+Per chunk of c samples: per-sample gradients (c, *p.shape) -> integer column sign sums, then freed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.func import functional_call, grad, vmap
+
+from ..semantics import ScoringJob, per_sample_mode
+from ..sums import SignSums
+from .weight_sums import WeightSignSums
+
+
+def column_sign_sums(job: ScoringJob) -> SignSums:
+    sums = WeightSignSums(job)
+    trainable = {key: p.detach() for key, p in sums.trainable().items()}
+    if not trainable:
+        return sums.result()
+    has_targets = job.targets is not None
+
+    def loss_of_one(params, xs, y):
+        output = functional_call(job.model, params, tuple(x.unsqueeze(0) for x in xs))
+        return job.per_sample_loss(output, y.unsqueeze(0) if has_targets else None)
+
+    per_sample_grads = vmap(grad(loss_of_one), in_dims=(None, 0, 0 if has_targets else None), randomness="different")
+    chunk = sums.chunk_size()
+    with per_sample_mode(job.model, dropout=job.dropout), torch.enable_grad():
+        for start in range(0, job.n, chunk):
+            xs = tuple(x[start : start + chunk] for x in job.inputs)
+            y = job.targets[start : start + chunk] if has_targets else None
+            for key, g in per_sample_grads(trainable, xs, y).items():
+                sums.add(key, g)
+    return sums.result()

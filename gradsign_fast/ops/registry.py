@@ -1,0 +1,82 @@
+"""The sign-reduction backend registry: which backends exist, which load in this process, and why not.
+
+A backend is any object with
+
+    name: str
+    supports(device: torch.device) -> bool
+    accumulate_(g, counts, nan) -> None
+        g: (n, m) float16/bfloat16/float32/float64, any strides, on a supported device
+        counts: (m,) int64 contiguous, same device; counts[k] += sum_i sign(g[i, k])
+        nan: (m,) bool contiguous, same device;    nan[k] |= any_i isnan(g[i, k])
+    sign_reduce(g) -> int
+        g as above; returns sum_k |sum_i sign(g[i, k])| over the columns k without a NaN.
+
+Backends register a *loader* (a zero-argument callable returning the backend object, raising
+ImportError/RuntimeError with a reason when it cannot run here). Loaders run on first use, never at
+import time, so importing gradsign_fast never touches CUDA, Triton or the compiled extension.
+
+Choosing a backend for "auto" is not done here: see gradsign_fast/dispatch.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+_LOADERS: dict[str, Callable[[], Any]] = {}
+_LOADED: dict[str, Any] = {}
+_FAILED: dict[str, str] = {}
+
+
+def register(name: str, loader: Callable[[], Any]) -> None:
+    """Registers (or replaces) the loader of backend `name`; it is called lazily on first use."""
+    _LOADERS[name] = loader
+    _LOADED.pop(name, None)
+    _FAILED.pop(name, None)
+
+
+def registered() -> list[str]:
+    """Every registered backend name, loadable here or not, in registration order."""
+    return list(_LOADERS)
+
+
+def load(name: str) -> Any | None:
+    """The backend object, or None if it cannot run in this process (the reason is in `reasons()`)."""
+    if name in _LOADED:
+        return _LOADED[name]
+    if name in _FAILED or name not in _LOADERS:
+        return None
+    try:
+        backend = _LOADERS[name]()
+    except Exception as exc:  # a broken backend is a reason, never a crash
+        _FAILED[name] = f"{type(exc).__name__}: {exc}"
+        return None
+    _LOADED[name] = backend
+    return backend
+
+
+def available() -> list[str]:
+    """Names of the backends that load in this process, in registration order."""
+    return [name for name in _LOADERS if load(name) is not None]
+
+
+def reasons() -> dict[str, str]:
+    """Why each registered backend that does not load here failed to load."""
+    available()
+    return dict(_FAILED)
+
+
+def get(name: str) -> Any:
+    """The backend called `name`; raises ValueError naming the available ones if it cannot run here."""
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a string, got {type(name).__name__}")
+    backend = load(name)
+    if backend is not None:
+        return backend
+    if name not in _LOADERS:
+        why = "no such backend"
+    else:
+        why = _FAILED.get(name, "failed to load")
+    raise ValueError(
+        f"sign-reduction backend {name!r} is not available ({why}); "
+        f"available here: {available()}; use backend='auto' to pick one automatically"
+    )
