@@ -1,0 +1,135 @@
+"""Input batches for scoring: a seeded synthetic batch, and real images from CIFAR files.
+
+    synthetic_batch(n)      x: (n, 3, 32, 32) float32, CIFAR-normalized random pixels; y: (n,) int64
+    load_images(path, n)    the same layout from CIFAR-10/100 python pickles or .npz files
+
+GradSign only needs one mini-batch at initialization; the synthetic batch makes runs reproducible
+without a dataset, but it is NOT real data: report scores on it as such.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CIFAR_MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
+CIFAR_STD: tuple[float, float, float] = (0.2023, 0.1994, 0.2010)
+
+
+def _normalize(pixels: torch.Tensor) -> torch.Tensor:
+    """pixels: (n, C, H, W) in [0, 1] -> (pixels - mean) / std per channel (CIFAR statistics; for
+    C != 3 every channel uses the channel-averaged mean and std)."""
+    C = pixels.shape[1]
+    if C == 3:
+        mean, std = torch.tensor(CIFAR_MEAN), torch.tensor(CIFAR_STD)
+    else:
+        mean, std = torch.full((C,), sum(CIFAR_MEAN) / 3), torch.full((C,), sum(CIFAR_STD) / 3)
+    return (pixels - mean.to(pixels).view(1, C, 1, 1)) / std.to(pixels).view(1, C, 1, 1)
+
+
+def synthetic_batch(
+    n: int = 64,
+    *,
+    seed: int = 0,
+    num_classes: int = 10,
+    shape: tuple[int, ...] = (3, 32, 32),
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A reproducible SYNTHETIC batch: x: (n, *shape) dtype, y: (n,) int64 in [0, num_classes).
+
+    Pixels are drawn uniformly in [0, 1] (float64, torch.Generator seeded with `seed`), then
+    normalized with the CIFAR mean/std, so x has the value range of a normalized CIFAR batch.
+    Same arguments -> bitwise the same tensors, independent of the global RNG (left untouched).
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    shape = tuple(shape)
+    if len(shape) != 3 or any(not isinstance(s, int) or s < 1 for s in shape):
+        raise ValueError(f"shape must be (C, H, W) of positive ints, got {shape!r}")
+    gen = torch.Generator().manual_seed(seed)
+    pixels = torch.rand((n, *shape), generator=gen, dtype=torch.float64)
+    y = torch.randint(0, num_classes, (n,), generator=gen, dtype=torch.int64)
+    return _normalize(pixels).to(dtype), y
+
+
+def load_images(path: str | Path, n: int = 64, *, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images offset .. offset+n-1 of a file: x: (n, 3, H, W) float32 normalized, y: (n,) int64.
+
+    Formats:
+    - CIFAR-10/100 python batches (data_batch_1, test_batch, train, test): a pickled dict with
+      b'data' (N, 3072) uint8 (channel-major RGB 32x32) and b'labels' or b'fine_labels'.
+    - .npz with arrays x and y: x uint8 (N, H, W, 3) (HWC, like shared/data/cifar/*.npz),
+      (N, 3, H, W) or (N, 3072), scaled to [0, 1] then CIFAR-normalized; or x float (N, 3, H, W),
+      taken as ALREADY normalized and only cast to float32.
+    Any other file is read as a pickle: like any pickle, only open files you trust.
+    """
+    path = Path(path)
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"offset must be a non-negative int, got {offset!r}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; pass one file, e.g. {path / 'test_batch'} or a .npz")
+    if not path.is_file():
+        raise FileNotFoundError(f"no image file at {path} (expected a CIFAR python batch or a .npz with x and y)")
+    x, y = _read_npz(path) if path.suffix == ".npz" else _read_pickle(path)
+    if len(y) != len(x):
+        raise ValueError(f"{path}: {len(x)} images but {len(y)} labels")
+    if offset + n > len(x):
+        raise ValueError(f"{path} holds {len(x)} images; images {offset}..{offset + n - 1} were asked for "
+                         f"(lower n={n} or offset={offset})")
+    x, y = x[offset:offset + n], y[offset:offset + n]
+    if x.dtype == np.uint8:
+        images = _normalize(torch.from_numpy(_to_nchw(x, path)).to(torch.float32) / 255.0)
+    elif np.issubdtype(x.dtype, np.floating):
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"{path}: float images must be (N, 3, H, W) and already normalized, got {x.shape}")
+        images = torch.from_numpy(np.ascontiguousarray(x)).to(torch.float32)
+    else:
+        raise ValueError(f"{path}: images must be uint8 pixels or float (normalized), got dtype {x.dtype}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{path}: labels must be integers, got dtype {y.dtype}")
+    return images.contiguous(), torch.from_numpy(y.astype(np.int64))
+
+
+def _to_nchw(x: np.ndarray, path: Path) -> np.ndarray:
+    """uint8 images (N, H, W, 3), (N, 3, H, W) or (N, 3072) -> (N, 3, H, W)."""
+    if x.ndim == 2 and x.shape[1] == 3072:
+        return x.reshape(-1, 3, 32, 32)
+    if x.ndim == 4 and x.shape[3] == 3:
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    if x.ndim == 4 and x.shape[1] == 3:
+        return x
+    raise ValueError(f"{path}: uint8 images must be (N, H, W, 3), (N, 3, H, W) or (N, 3072), got {x.shape}")
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        missing = [k for k in ("x", "y") if k not in archive.files]
+        if missing:
+            raise ValueError(f"{path} lacks array(s) {missing}; it has {archive.files} (need x: images, y: labels)")
+        return archive["x"], np.asarray(archive["y"]).reshape(-1)
+
+
+def _read_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with path.open("rb") as fh:
+            batch = pickle.load(fh, encoding="bytes")
+    except Exception as exc:  # garbage makes pickle raise almost anything
+        raise ValueError(f"{path} is neither a .npz nor a CIFAR python batch (pickle failed: {exc})") from None
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path}: expected a pickled dict (CIFAR python batch), got {type(batch).__name__}")
+    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    label_key = next((k for k in ("labels", "fine_labels") if k in batch), None)
+    if "data" not in batch or label_key is None:
+        raise ValueError(f"{path}: a CIFAR batch needs b'data' and b'labels' or b'fine_labels'; "
+                         f"it has {sorted(batch)}")
+    data = np.asarray(batch["data"])
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise ValueError(f"{path}: b'data' must be (N, 3072) uint8, got {data.shape} {data.dtype}")
+    return data, np.asarray(batch[label_key]).reshape(-1)
