@@ -1,0 +1,35 @@
+// ops.cpp: the gradsign_fast custom ops (schema + CPU kernels) and the gradsign_fast._C module.
+//
+//   gradsign_fast::sign_reduce(Tensor g) -> Tensor          0-d int64: sum_k [no NaN in k] |sum_i sign(g[i,k])|
+//   gradsign_fast::sign_count_(Tensor g, Tensor(a!) counts, Tensor(b!) nan) -> ()
+//                                                           counts[k] += sum_i sign(g[i,k]); nan[k] |= any_i isnan
+// g: (n, m) fp16/bf16/fp32/fp64, any strides; counts: (m,) int64; nan: (m,) bool (both contiguous).
+// The CUDA kernels register into the same schema from the gradsign_fast._C_cuda module.
+#include <torch/extension.h>
+#include <torch/library.h>
+
+#include "cpu/sign_reduce_cpu.h"
+
+TORCH_LIBRARY(gradsign_fast, m) {
+  m.def("sign_reduce(Tensor g) -> Tensor");
+  m.def("sign_count_(Tensor g, Tensor(a!) counts, Tensor(b!) nan) -> ()");
+}
+
+TORCH_LIBRARY_IMPL(gradsign_fast, CPU, m) {
+  m.impl("sign_reduce", &gradsign::cpu::sign_reduce_cpu);
+  m.impl("sign_count_", &gradsign::cpu::sign_count_cpu);
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "gradsign_fast CPU sign-reduction kernels (ops under torch.ops.gradsign_fast)";
+  m.def("active_isa", &gradsign::cpu::active_isa,
+        "Instruction set the next CPU call runs: GRADSIGN_CPU_ISA if set, else the best this CPU has");
+  m.def("supported_isas", &gradsign::cpu::supported_isas, "Instruction sets this CPU runs");
+  m.def("_set_max_rows_per_flush", &gradsign::cpu::set_max_rows_per_flush,
+        "Test hook: rows summed in int32 before a flush to int64; returns the previous value");
+#ifdef _OPENMP
+  m.attr("openmp") = true;
+#else
+  m.attr("openmp") = false;
+#endif
+}
