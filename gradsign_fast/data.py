@@ -1,7 +1,10 @@
 """Input batches for scoring: a seeded synthetic batch, and real images from CIFAR files.
 
-    synthetic_batch(n)      x: (n, 3, 32, 32) float32, CIFAR-normalized random pixels; y: (n,) int64
-    load_images(path, n)    the same layout from CIFAR-10/100 python pickles or .npz files
+    synthetic_batch(n)          x: (n, 3, 32, 32) float32, CIFAR-normalized random pixels; y: (n,) int64
+    load_images(path, n)        the same layout from CIFAR-10/100 python pickles or .npz files
+    images_from_arrays(x, y)    the same from numpy arrays (uint8 pixels or normalized floats)
+    batch_from_loader(loader, n) the first n samples of any torch DataLoader / iterable of (x, y)
+    resolve_batch(data, n)      what the CLI and sweeps use: synthetic or a file, plus num_classes
 
 GradSign only needs one mini-batch at initialization; the synthetic batch makes runs reproducible
 without a dataset, but it is NOT real data: report scores on it as such.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -83,7 +87,24 @@ def load_images(path: str | Path, n: int = 64, *, offset: int = 0) -> tuple[torc
     if offset + n > len(x):
         raise ValueError(f"{path} holds {len(x)} images; images {offset}..{offset + n - 1} were asked for "
                          f"(lower n={n} or offset={offset})")
-    x, y = x[offset:offset + n], y[offset:offset + n]
+    return _convert(x[offset:offset + n], y[offset:offset + n], path)
+
+
+def images_from_arrays(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """numpy images and labels -> x: (N, 3, H, W) float32, y: (N,) int64, with load_images' rules.
+
+    x uint8 (N, H, W, 3), (N, 3, H, W) or (N, 3072): scaled to [0, 1], CIFAR-normalized;
+    x float (N, 3, H, W): taken as already normalized. y: N integer labels.
+    """
+    x, y = np.asarray(x), np.asarray(y).reshape(-1)
+    if len(x) != len(y):
+        raise ValueError(f"numpy input: {len(x)} images but {len(y)} labels")
+    if len(x) == 0:
+        raise ValueError("numpy input: no images")
+    return _convert(x, y, "numpy input")
+
+
+def _convert(x: np.ndarray, y: np.ndarray, path: Path | str) -> tuple[torch.Tensor, torch.Tensor]:
     if x.dtype == np.uint8:
         images = _normalize(torch.from_numpy(_to_nchw(x, path)).to(torch.float32) / 255.0)
     elif np.issubdtype(x.dtype, np.floating):
@@ -97,7 +118,56 @@ def load_images(path: str | Path, n: int = 64, *, offset: int = 0) -> tuple[torc
     return images.contiguous(), torch.from_numpy(y.astype(np.int64))
 
 
-def _to_nchw(x: np.ndarray, path: Path) -> np.ndarray:
+def batch_from_loader(loader: Iterable, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n samples of a DataLoader (or any iterable of (x, y) batches): x: (n, ...), y: (n, ...).
+
+    Batches are concatenated along dim 0 and cut at n; numpy batches are converted with torch.as_tensor
+    (no normalization: a loader's transforms already did that). Raises if the loader runs dry first.
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    xs: list[torch.Tensor] = []
+    ys: list[torch.Tensor] = []
+    have = 0
+    for batch in loader:
+        if isinstance(batch, dict):
+            batch = (batch.get("x", batch.get("image", batch.get("input"))), batch.get("y", batch.get("label")))
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2 or batch[0] is None or batch[1] is None:
+            raise ValueError("a loader must yield (inputs, targets) pairs (or dicts with x/image and y/label), "
+                             f"got {type(batch).__name__}")
+        x, y = torch.as_tensor(batch[0]), torch.as_tensor(batch[1])
+        if len(x) != len(y):
+            raise ValueError(f"a loader batch has {len(x)} inputs but {len(y)} targets")
+        xs.append(x)
+        ys.append(y)
+        have += len(x)
+        if have >= n:
+            break
+    if have < n:
+        raise ValueError(f"the loader yielded only {have} samples, {n} asked for (lower n or drop_last=False)")
+    return torch.cat(xs)[:n].contiguous(), torch.cat(ys)[:n].contiguous()
+
+
+def resolve_batch(
+    data: str | Path | None, n: int, *, offset: int = 0, seed: int = 0, num_classes: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+    """(x, y, num_classes, description): the synthetic batch (data None) or images of a file.
+
+    num_classes None: 10 for synthetic data; for a file the smallest of 10, 100 that covers its labels.
+    """
+    if data is None:
+        k = num_classes or 10
+        x, y = synthetic_batch(n, seed=seed, num_classes=k)
+        return x, y, k, f"{n} SYNTHETIC images (seeded random pixels, seed {seed}; not real data)"
+    x, y = load_images(data, n, offset=offset)
+    top = int(y.max()) + 1
+    k = num_classes or next((c for c in (10, 100) if top <= c), top)
+    if top > k:
+        raise ValueError(f"labels of {data} reach {top - 1}, but num_classes is {k}")
+    return x, y, k, f"{n} real images from {data} (offset {offset}, labels < {k})"
+
+
+def _to_nchw(x: np.ndarray, path: Path | str) -> np.ndarray:
     """uint8 images (N, H, W, 3), (N, 3, H, W) or (N, 3072) -> (N, 3, H, W)."""
     if x.ndim == 2 and x.shape[1] == 3072:
         return x.reshape(-1, 3, 32, 32)

@@ -4,6 +4,10 @@
     parse_arch / format_arch                  strict arch-string <-> 6 edge operations
     all_arch_strings(), sample_arch_strings() the 15,625 cells (our order), a seeded sample
     arch_strings_from_table(csv)              the benchmark's order, from its accuracy tables
+    resolve_space(name) -> Space              'nb201' or a factory 'module:function'; build/sample/mutate
+    SweepConfig, score_arch, pending, sweep   score many archs into a resumable ResultsFile (JSONL)
+    load_scores, load_table, correlate        Spearman / Kendall of scores vs accuracy; scatter_plot
+    Benchmark, run_method, compare            RS, REA and the paper's G-RS / G-REA on an accuracy table
 """
 
 from __future__ import annotations
@@ -22,8 +26,32 @@ from .nb201_arch import (
     sample_arch_strings,
 )
 from .nb201_ops import VARIANTS
+from .correlate import Correlation, correlate, load_scores, load_table, scatter_plot
+from .results import ResultsFile
+from .search import METHODS, Benchmark, RunResult, compare, run_method, summary_table
+from .spaces import Space, resolve_space
+from .sweep import CachedScorer, SweepConfig, pending, score_arch, sweep
 
 __all__ = [
+    "Benchmark",
+    "CachedScorer",
+    "Correlation",
+    "METHODS",
+    "ResultsFile",
+    "RunResult",
+    "Space",
+    "SweepConfig",
+    "compare",
+    "correlate",
+    "load_scores",
+    "load_table",
+    "pending",
+    "resolve_space",
+    "run_method",
+    "scatter_plot",
+    "score_arch",
+    "summary_table",
+    "sweep",
     "EDGES",
     "NB201Cell",
     "NB201Network",

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 log = logging.getLogger("gradsign_fast")
 
@@ -40,6 +40,35 @@ class ResultsFile:
                 view = view[os.write(fd, view) :]
             if self.fsync:
                 os.fsync(fd)
+
+    def append_if_absent(self, record: dict[str, Any], key_field: str = "key", *,
+                         match: Callable[[dict[str, Any]], bool] | None = None) -> bool:
+        """Appends `record` unless a record with the same `key_field` value (and, if given, for which
+        match(r) is true) is already in the file; checked and written under one exclusive lock, so two
+        writers of the same key (a retried task and its first attempt) record it once. True if written."""
+        line = json.dumps(record, sort_keys=True, allow_nan=True, separators=(",", ":"))
+        if "\n" in line:
+            raise ValueError("a record must serialize to one line")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked(os.O_RDWR | os.O_APPEND | os.O_CREAT) as fd:
+            _cut_torn_tail(fd)
+            if _holds_key(_read_all(fd), key_field, record[key_field], match):
+                return False
+            view = memoryview((line + "\n").encode())
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.fsync:
+                os.fsync(fd)
+        return True
+
+    def contains(self, value: Any, key_field: str = "key", *,
+                 match: Callable[[dict[str, Any]], bool] | None = None) -> bool:
+        """Whether a complete record has `key_field` == value (and match(record), if given)."""
+        if not self.path.exists():
+            return False
+        with self._locked(os.O_RDONLY, shared=True) as fd:
+            raw = _read_all(fd)
+        return _holds_key(raw[: raw.rfind(b"\n") + 1], key_field, value, match)
 
     def records(self) -> list[dict[str, Any]]:
         """Every complete record in file order; a torn or corrupt line is skipped with a warning."""
@@ -88,6 +117,26 @@ class ResultsFile:
 def _read_all(fd: int) -> bytes:
     size = os.fstat(fd).st_size
     return os.pread(fd, size, 0) if size else b""
+
+
+def _holds_key(raw: bytes, key_field: str, value: Any, match: Callable[[dict[str, Any]], bool] | None) -> bool:
+    """Whether a line of `raw` (complete lines) is a record with r[key_field] == value and match(r).
+
+    A byte search for the field as append() serializes it picks the candidate lines; only those are parsed."""
+    needle = (json.dumps(key_field) + ":" + json.dumps(value, sort_keys=True, separators=(",", ":"))).encode()
+    at = raw.find(needle)
+    while at >= 0:
+        start = raw.rfind(b"\n", 0, at) + 1
+        end = raw.find(b"\n", at)
+        end = len(raw) if end < 0 else end
+        try:
+            record = json.loads(raw[start:end])
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and record.get(key_field) == value and (match is None or match(record)):
+            return True
+        at = raw.find(needle, end)
+    return False
 
 
 def _cut_torn_tail(fd: int) -> int:

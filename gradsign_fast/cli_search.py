@@ -1,0 +1,111 @@
+"""`gradsign-fast search`: G-RS / G-REA against RS / REA on an accuracy table, many seeded runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .cli_common import PROG, UsageError, positive_int, torch_threads
+from .cli_sweep import add_config_arguments, config_from_args, key_value
+
+HELP = "GradSign-assisted search (G-RS, G-REA) vs RS and REA, a table standing in for training"
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    from .nas.search import METHODS
+
+    parser.add_argument("--table", type=Path, required=True, metavar="CSV", help="the accuracy table (the 'training')")
+    parser.add_argument("--accuracy", required=True, metavar="COLUMN",
+                        help="what training returns during the search, e.g. valid_top1")
+    parser.add_argument("--report", action="append", default=[], metavar="COLUMN",
+                        help="columns reported for the returned arch (repeatable; default: --accuracy)")
+    parser.add_argument("--where", type=key_value, action="append", default=[], metavar="COL=VALUE",
+                        help="only table rows with COL == VALUE (repeatable), e.g. dataset=cifar10")
+    scores = parser.add_mutually_exclusive_group()
+    scores.add_argument("--scores", type=Path, default=None, metavar="RESULTS",
+                        help="GradSign scores: a results file of `sweep` (misses are scored and appended to it)")
+    scores.add_argument("--score-column", default=None, metavar="COLUMN",
+                        help="guide G-RS/G-REA with a table column instead (e.g. another proxy, for comparison)")
+    parser.add_argument("--scored-only", action="store_true",
+                        help="search only the table archs that --scores already holds (no scoring at all)")
+    parser.add_argument("--no-compute", action="store_true", help="fail on an arch --scores lacks, do not score it")
+    algo = parser.add_argument_group("search")
+    algo.add_argument("--methods", default=",".join(METHODS), metavar="LIST",
+                      help=f"comma-separated subset of {','.join(METHODS)} (default all)")
+    algo.add_argument("--runs", type=positive_int, default=100, metavar="R", help="seeded runs per method (100)")
+    algo.add_argument("--first-seed", type=int, default=0, metavar="S", help="seeds S .. S+R-1 (default 0)")
+    algo.add_argument("--budget", type=float, default=50, metavar="B",
+                      help="training budget per run: archs trained, or --time-column units (default 50)")
+    algo.add_argument("--time-column", default=None, metavar="COLUMN", help="per-arch training cost column")
+    algo.add_argument("--candidates", type=positive_int, default=10, metavar="M",
+                      help="archs scored per trained arch in G-RS/G-REA (default 10, the authors')")
+    algo.add_argument("--population", type=positive_int, default=10, metavar="P", help="REA population (10)")
+    algo.add_argument("--sample-size", type=positive_int, default=3, metavar="S", help="REA tournament size (3)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    add_config_arguments(parser)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from .nas.correlate import load_table
+    from .nas.progress import Progress
+    from .nas.search import METHODS, Benchmark, compare, summary_table
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise UsageError(f"--methods: unknown {unknown}; choose from {','.join(METHODS)}")
+    guided = any(m.startswith("G-") for m in methods)
+    if guided and args.scores is None and args.score_column is None:
+        raise UsageError("G-RS/G-REA need scores: give --scores RESULTS (from `sweep`) or --score-column COLUMN")
+    if args.scored_only and args.scores is None:
+        raise UsageError("--scored-only needs --scores RESULTS")
+    where = dict(args.where)
+    accs = load_table(args.table, args.accuracy, where=where)
+    reports = {c: load_table(args.table, c, where=where) for c in (args.report or [args.accuracy])}
+    cost = load_table(args.table, args.time_column, where=where) if args.time_column else None
+    scorer, note = _scorer(args, accs)
+    if args.scored_only:
+        accs = {a: v for a, v in accs.items() if a in scorer.known}
+        if len(accs) < 2:
+            raise ValueError(f"only {len(accs)} table archs are scored in {args.scores}; run `sweep` first")
+    bench = Benchmark(accs, cost)
+    print(f"# {PROG} search: {len(accs)} archs of {args.table} [{args.accuracy}]; budget {args.budget:g} "
+          f"{'units of ' + args.time_column if args.time_column else 'trained archs'}; M={args.candidates}, "
+          f"P={args.population}, S={args.sample_size}; {args.runs} runs per method; {note}", flush=True)
+    bar = Progress(len(methods) * args.runs, "search", enabled=not args.quiet)
+    with torch_threads(args.threads), bar:
+        results = compare(bench, args.budget, args.runs, methods=methods, scorer=scorer, first_seed=args.first_seed,
+                          progress=bar.update, m=args.candidates, population=args.population,
+                          sample=args.sample_size)
+    print(summary_table(results, reports))
+    computed = getattr(scorer, "computed", 0)
+    if computed:
+        print(f"# {computed} archs were scored on demand and appended to {args.scores}", file=sys.stderr)
+    return 0
+
+
+class _KnownScores:
+    """A scorer over a fixed arch -> score mapping; `known` is the set of archs it can answer."""
+
+    def __init__(self, scores: dict[str, float]):
+        self.scores, self.known = scores, set(scores)
+
+    def __call__(self, arch: str) -> float:
+        return self.scores[arch]
+
+
+def _scorer(args: argparse.Namespace, accs: dict[str, float]):
+    from .nas.correlate import load_scores, load_table
+    from .nas.sweep import CachedScorer
+
+    if args.score_column is not None:
+        scores = load_table(args.table, args.score_column, where=dict(args.where))
+        return _KnownScores(scores), f"guided by table column {args.score_column}"
+    if args.scores is None:
+        return None, "no scores (plain methods only)"
+    if args.scored_only:  # the file's own experiment: no need to repeat its options here
+        known = {a: s for a, s in load_scores(args.scores).items() if a in accs}
+        return _KnownScores(known), f"GradSign from {args.scores} ({len(known)} scored table archs)"
+    cached = CachedScorer(args.scores, config_from_args(args), compute=not args.no_compute)
+    return cached, f"GradSign from {args.scores} ({len(cached)} records; misses scored on demand)"

@@ -1,0 +1,228 @@
+"""GradSign-assisted search (the paper's G-RS and G-REA) against plain RS and REA, on a benchmark table.
+
+An accuracy table stands in for training: `train(arch)` looks the accuracy up and costs 1 unit (or
+the table's time column). The budget counts those units, as the authors' scripts count simulated
+training time (xautodl's RANDOM.py / R_EA.py, which their autodl/ folder modifies):
+
+    RS     repeat: sample 1 arch, train it                                           (Bergstra & Bengio)
+    G-RS   repeat: sample M archs, score them with GradSign, train only the best-scored one
+    REA    population P of trained random archs; repeat: tournament of S (with replacement) from
+           P, parent = most accurate, child = mutate(parent), train it, add it, drop the OLDEST
+                                                                                     (Real et al. 2019)
+    G-REA  as REA, but M mutations of the parent are scored and only the best-scored child is trained
+
+This is what the authors' code does (M = 10 there; scoring is not charged to the budget). A run
+returns the arch with the best accuracy seen during the search (the `search` column: what training
+would tell), and reports that arch's other columns (e.g. final test accuracy).
+
+Search spaces: the table's archs. When they are not the whole space (e.g. the archs a sweep scored),
+mutation picks uniformly among the table's archs nearest to the parent (fewest edges changed, >= 1);
+over a complete NB201 table that is exactly the usual one-edge mutation (uniform over 24 neighbours).
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+from .nb201_arch import NUM_ARCHS, parse_arch
+from .spaces import mutate_nb201
+
+METHODS = ("RS", "G-RS", "REA", "G-REA")
+
+
+@dataclass
+class Benchmark:
+    """The table a search runs on. accs: arch -> accuracy used during search; cost: arch -> units."""
+
+    accs: Mapping[str, float]
+    cost: Mapping[str, float] | None = None
+    archs: list[str] = field(init=False)
+    _neighbours: dict[str, list[str]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.accs:
+            raise ValueError("a search needs a non-empty accuracy table")
+        self.archs = list(self.accs)
+        self._full = len(self.archs) == NUM_ARCHS and _all_nb201(self.archs)
+
+    def train(self, arch: str) -> tuple[float, float]:
+        """(accuracy, cost) of `arch`: the table lookup standing in for training."""
+        return float(self.accs[arch]), 1.0 if self.cost is None else float(self.cost[arch])
+
+    def sample(self, rng: random.Random) -> str:
+        return self.archs[rng.randrange(len(self.archs))]
+
+    def mutate(self, arch: str, rng: random.Random) -> str:
+        """One-edge mutation (complete NB201 table), else a random nearest table arch (see module doc)."""
+        if self._full:
+            return mutate_nb201(arch, rng)
+        near = self._neighbours.get(arch)
+        if near is None:
+            near = self._neighbours[arch] = _nearest(arch, self.archs)
+        return near[rng.randrange(len(near))]
+
+
+def _all_nb201(archs: Sequence[str]) -> bool:
+    try:
+        return all(parse_arch(a) for a in archs[:50])
+    except (TypeError, ValueError):
+        return False
+
+
+def _nearest(arch: str, archs: Sequence[str]) -> list[str]:
+    """The archs at the smallest Hamming distance >= 1 (over NB201 edges) from `arch`."""
+    ops = parse_arch(arch)
+    best, out = len(ops) + 1, []
+    for other in archs:
+        d = sum(a != b for a, b in zip(ops, parse_arch(other)))
+        if 1 <= d < best:
+            best, out = d, [other]
+        elif d == best:
+            out.append(other)
+    if not out:
+        raise ValueError(f"the table has no arch other than {arch}: nothing to mutate to")
+    return out
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One search run: the arch it returns, its search accuracy, how many archs it trained and scored."""
+
+    method: str
+    seed: int
+    arch: str
+    accuracy: float
+    trained: int
+    scored: int
+    cost: float
+
+
+class _Tracker:
+    """Budget and bookkeeping of one run; train() returns None once the budget is exhausted."""
+
+    def __init__(self, bench: Benchmark, budget: float, scorer: Callable[[str], float] | None):
+        self.bench, self.budget, self.scorer = bench, budget, scorer
+        self.spent, self.trained, self.scored = 0.0, 0, 0
+        self.best: tuple[float, str] | None = None
+
+    def train(self, arch: str) -> float | None:
+        acc, cost = self.bench.train(arch)
+        if self.spent + cost > self.budget:  # as the authors: the arch that overruns is not counted
+            return None
+        self.spent += cost
+        self.trained += 1
+        if self.best is None or acc > self.best[0]:
+            self.best = (acc, arch)
+        return acc
+
+    def best_scored(self, candidates: list[str]) -> str:
+        """argmax of the GradSign score over candidates (first wins ties, like np.argmax)."""
+        scores = [self.scorer(a) for a in candidates]  # type: ignore[misc]
+        self.scored += len(candidates)
+        return candidates[max(range(len(scores)), key=lambda i: (_finite(scores[i]), -i))]
+
+    def result(self, method: str, seed: int) -> RunResult:
+        if self.best is None:
+            raise ValueError(f"budget {self.budget} buys no training at all; raise it")
+        return RunResult(method, seed, self.best[1], self.best[0], self.trained, self.scored, self.spent)
+
+
+def _finite(x: float) -> float:
+    return x if x == x and x not in (float("inf"), float("-inf")) else float("-inf")
+
+
+def random_search(bench: Benchmark, budget: float, rng: random.Random, *,
+                  scorer: Callable[[str], float] | None = None, m: int = 10, seed: int = 0) -> RunResult:
+    """RS, or G-RS when a scorer is given: each step trains the best-scored of m random archs."""
+    t = _Tracker(bench, budget, scorer)
+    while True:
+        arch = bench.sample(rng) if scorer is None else t.best_scored([bench.sample(rng) for _ in range(m)])
+        if t.train(arch) is None:
+            break
+    return t.result("RS" if scorer is None else "G-RS", seed)
+
+
+def regularized_evolution(bench: Benchmark, budget: float, rng: random.Random, *, population: int = 10,
+                          sample: int = 3, scorer: Callable[[str], float] | None = None, m: int = 10,
+                          seed: int = 0) -> RunResult:
+    """REA, or G-REA when a scorer is given: each cycle trains the best-scored of m mutations of the parent."""
+    t = _Tracker(bench, budget, scorer)
+    pop: collections.deque[tuple[str, float]] = collections.deque()
+    method = "REA" if scorer is None else "G-REA"
+    while len(pop) < population:
+        arch = bench.sample(rng)
+        acc = t.train(arch)
+        if acc is None:
+            return t.result(method, seed)
+        pop.append((arch, acc))
+    while True:
+        tournament = [pop[rng.randrange(len(pop))] for _ in range(sample)]
+        parent = max(tournament, key=lambda p: p[1])[0]
+        if scorer is None:
+            child = bench.mutate(parent, rng)
+        else:
+            child = t.best_scored([bench.mutate(parent, rng) for _ in range(m)])
+        acc = t.train(child)
+        if acc is None:
+            break
+        pop.append((child, acc))
+        pop.popleft()
+    return t.result(method, seed)
+
+
+def run_method(method: str, bench: Benchmark, budget: float, seed: int, *,
+               scorer: Callable[[str], float] | None = None, m: int = 10, population: int = 10,
+               sample: int = 3) -> RunResult:
+    """One seeded run of RS, G-RS, REA or G-REA (the G- methods need a scorer)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown search method {method!r}; known: {METHODS}")
+    guided = method.startswith("G-")
+    if guided and scorer is None:
+        raise ValueError(f"{method} needs GradSign scores (a scorer / a results file)")
+    rng = random.Random(f"{method.removeprefix('G-')}:{seed}")  # RS and G-RS share a seed stream
+    kwargs = dict(scorer=scorer if guided else None, m=m, seed=seed)
+    if method.endswith("RS"):
+        return random_search(bench, budget, rng, **kwargs)
+    return regularized_evolution(bench, budget, rng, population=population, sample=sample, **kwargs)
+
+
+def compare(bench: Benchmark, budget: float, runs: int, *, methods: Sequence[str] = METHODS,
+            scorer: Callable[[str], float] | None = None, first_seed: int = 0,
+            progress: Callable[[], None] | None = None, **options) -> dict[str, list[RunResult]]:
+    """`runs` seeded runs (seeds first_seed ..) of each method: method -> its RunResults in seed order."""
+    out: dict[str, list[RunResult]] = {}
+    for method in methods:
+        out[method] = []
+        for seed in range(first_seed, first_seed + runs):
+            out[method].append(run_method(method, bench, budget, seed, scorer=scorer, **options))
+            if progress is not None:
+                progress()
+    return out
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (statistics.stdev, as the authors report; 0 for one value)."""
+    import statistics
+
+    values = list(values)
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summary_table(results: Mapping[str, list[RunResult]], reports: Mapping[str, Mapping[str, float]]) -> str:
+    """A markdown table like the paper's Table 6: per method, mean +- std of each report column
+    (looked up for the arch each run returned), plus archs trained and scored per run."""
+    columns = list(reports)
+    lines = ["| method | runs | trained / run | scored / run | " + " | ".join(columns) + " |",
+             "|---|---:|---:|---:|" + "---:|" * len(columns)]
+    for method, runs in results.items():
+        cells = []
+        for column in columns:
+            mean, std = mean_std([reports[column][r.arch] for r in runs])
+            cells.append(f"{mean:.2f} ± {std:.2f}")
+        trained = sum(r.trained for r in runs) / len(runs)
+        scored = sum(r.scored for r in runs) / len(runs)
+        lines.append(f"| {method} | {len(runs)} | {trained:.1f} | {scored:.1f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

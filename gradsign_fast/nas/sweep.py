@@ -1,0 +1,300 @@
+"""Score many architectures into a crash-safe, resumable results file.
+
+    config = SweepConfig(data="cifar10_train_first1000_convnetjs.npz")
+    sweep(archs, "/tmp/nb201.jsonl", config)      # appends one JSON record per arch, resumable
+    score_arch(arch, config) -> record            # what one worker does (also used by ray_sweep)
+    pending(archs, ResultsFile(path), config)     # what is left to do
+
+A record: {"key", "arch", "score", "seconds", "params", "num_classes", "config", "version", "torch",
+"host", "pid", "time"}. A failed arch gets {"key", "arch", "error", ...} without "score": it is
+not done, so the next run of the same sweep retries it (a failure may be transient: out of
+memory, a killed worker); `sweep` reports the failed count and never stops on one arch.
+The file is the ResultsFile (append-only JSONL, fsync'ed, torn-line repair, several writers), so a
+sweep killed at any point (SIGKILL included) loses at most the arch being scored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .progress import Progress
+from .results import ResultsFile
+
+KEY_SCHEMA = "gradsign-sweep-v1"
+# Fields that cannot change the number (up to float32 summation order, ~1e-5 relative): not in key().
+NOT_IN_KEY = ("device", "engine", "backend")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Everything that decides an arch's GradSign score in a sweep (plus where it runs).
+
+    space: 'nb201' or a factory 'module:function' (see nas.spaces); variant/channels/cells: NB201's
+    model ('zero_cost' is the authors' scored model). num_classes None: 10 for synthetic data, else
+    the smallest of 10/100 covering the labels. data: an image file (CIFAR python batch or .npz) or
+    None for the seeded synthetic batch; images data_offset .. data_offset+batch_size-1.
+    seed: seeds the synthetic batch and every model's init (which then depends only on (seed, arch)).
+    """
+
+    space: str = "nb201"
+    variant: str = "zero_cost"
+    channels: int = 16
+    cells: int = 5
+    num_classes: int | None = None
+    batch_size: int = 64
+    data: str | None = None
+    data_offset: int = 0
+    seed: int = 0
+    n_inits: int = 1
+    device: str = "cpu"
+    engine: str = "auto"
+    backend: str = "auto"
+    dtype: str = "float32"
+    reduction: str = "sum"
+
+    def key(self, arch: str) -> str:
+        """'<arch>#<16 hex>': stable across processes and machines for the same score inputs.
+
+        The digest covers the arch and every field that changes the number: space, variant, channels,
+        cells, num_classes, batch_size, data (by CONTENT: sha256 of the file, so a moved or copied
+        file keeps its keys), data_offset, seed, n_inits, dtype, reduction. Not device, engine or
+        backend: they compute the same number (float32 may flip ~1e-5 relative), so a sweep can
+        resume on other hardware. Not the package version either.
+        """
+        fields = {k: v for k, v in self.to_dict().items() if k not in NOT_IN_KEY}
+        fields["data"] = None if self.data is None else file_digest(self.data)
+        blob = json.dumps({"schema": KEY_SCHEMA, "arch": arch, **fields}, sort_keys=True, separators=(",", ":"))
+        return f"{arch}#{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SweepConfig":
+        """The inverse of to_dict(); unknown fields raise (they would silently change nothing)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown SweepConfig field(s) {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+
+@functools.lru_cache(maxsize=16)
+def _digest_cached(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:32]
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes (cached per process by path, size and mtime)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"sweep data file {p} not found (SweepConfig.data must name an image file)")
+    st = p.stat()
+    return _digest_cached(str(p.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _batch(data: str | None, n: int, offset: int, seed: int, num_classes: int | None, dtype: str, device: str):
+    import torch
+
+    from ..data import resolve_batch
+
+    x, y, k, text = resolve_batch(data, n, offset=offset, seed=seed, num_classes=num_classes)
+    return x.to(device=device, dtype=getattr(torch, dtype)), y.to(device), k, text
+
+
+def load_config_batch(config: SweepConfig):
+    """(x, y, num_classes, description) of a config, loaded once per process (cached)."""
+    return _batch(config.data, config.batch_size, config.data_offset, config.seed, config.num_classes,
+                  config.dtype, config.device)
+
+
+def build_model(arch: str, config: SweepConfig, num_classes: int):
+    """The config's model of `arch`, initialized from torch.manual_seed(config.seed) (global RNG restored)."""
+    import torch
+
+    from .spaces import resolve_space
+
+    space = resolve_space(config.space, variant=config.variant, channels=config.channels, cells=config.cells)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = space.build(arch, num_classes)
+    return model.to(device=config.device, dtype=getattr(torch, config.dtype)).train()
+
+
+def _provenance() -> dict[str, Any]:
+    import torch
+
+    from .. import __version__
+
+    return {"version": __version__, "torch": torch.__version__, "host": socket.gethostname(),
+            "pid": os.getpid(), "time": time.time()}
+
+
+def score_arch(arch: str, config: SweepConfig) -> dict[str, Any]:
+    """Builds, scores and describes one arch; raises on failure (sweep turns that into an error record)."""
+    import gradsign_fast
+
+    x, y, num_classes, _ = load_config_batch(config)
+    model = build_model(arch, config, num_classes)
+    t0 = time.perf_counter()
+    value = gradsign_fast.score(model, x, y, reduction=config.reduction, n_inits=config.n_inits, seed=config.seed,
+                                engine=config.engine, backend=config.backend)
+    seconds = time.perf_counter() - t0
+    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"key": config.key(arch), "arch": arch, "score": value, "seconds": seconds, "params": params,
+            "num_classes": num_classes, "config": config.to_dict(), **_provenance()}
+
+
+def error_record(arch: str, config: SweepConfig, exc: BaseException) -> dict[str, Any]:
+    """The record of a failed arch: no "score"; "error" holds 'Type: message', "traceback" the last lines."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-2000:]
+    return {"key": config.key(arch), "arch": arch, "error": f"{type(exc).__name__}: {exc}", "traceback": tb,
+            "config": config.to_dict(), **_provenance()}
+
+
+def is_done(record: dict[str, Any]) -> bool:
+    """A finished record: it has a key and a score and no error."""
+    return "key" in record and "score" in record and "error" not in record
+
+
+def done_keys(results: ResultsFile) -> set[str]:
+    """Keys of the finished (non-error) records."""
+    return {r["key"] for r in results.records() if is_done(r)}
+
+
+def pending(archs: Iterable[str], results: ResultsFile, config: SweepConfig) -> list[str]:
+    """The archs whose key has no finished record in `results`, in order, without duplicates."""
+    done = done_keys(results)
+    out, seen = [], set()
+    for arch in archs:
+        key = config.key(arch)
+        if key not in done and key not in seen:
+            seen.add(key)
+            out.append(arch)
+    return out
+
+
+class DoneTail:
+    """Keys of finished records appended to a results file since the last poll(), reading only new bytes.
+
+    A torn last line is left for the next poll; a file that shrank (torn-line repair) is re-read.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def poll(self) -> set[str]:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return set()
+        if size < self.offset:
+            self.offset = 0
+        if size == self.offset:
+            return set()
+        with self.path.open("rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read(size - self.offset)
+        end = data.rfind(b"\n")
+        if end < 0:
+            return set()
+        self.offset += end + 1
+        keys = set()
+        for line in data[:end].split(b"\n"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and is_done(record):
+                keys.add(record["key"])
+        return keys
+
+
+def sweep(archs: Iterable[str], results_path: str | os.PathLike, config: SweepConfig, *,
+          progress: bool = True) -> dict[str, Any]:
+    """Scores every pending arch, appending each record as soon as it is done; returns a summary.
+
+    Summary: {"total": distinct archs asked, "skipped": already done, "done": scored now,
+    "failed": error records written now, "seconds": wall time, "results": path}.
+    Resumable: run it again with the same archs and config and only unfinished archs are scored.
+    Several sweeps may share one file (e.g. one walking the list forward, one backward): before each
+    arch, the records others appended since are read, and archs finished there are skipped.
+    """
+    archs = list(dict.fromkeys(archs))
+    results = ResultsFile(results_path)
+    results.repair()
+    others = DoneTail(results.path)  # records other processes append from now on
+    todo = pending(archs, results, config)
+    summary = {"total": len(archs), "skipped": len(archs) - len(todo), "done": 0, "failed": 0,
+               "seconds": 0.0, "results": str(results.path)}
+    start = time.perf_counter()
+    bar = Progress(len(todo), "sweep", enabled=progress)
+    try:
+        finished_elsewhere: set[str] = set()
+        for arch in todo:
+            finished_elsewhere |= others.poll()
+            if config.key(arch) in finished_elsewhere:  # another sweep on this file did it meanwhile
+                summary["skipped"] += 1
+                bar.update(note=f"done elsewhere  {arch}")
+                continue
+            try:
+                record = score_arch(arch, config)
+            except Exception as exc:  # one bad arch must not stop a long sweep
+                results.append(error_record(arch, config, exc))
+                summary["failed"] += 1
+                bar.update(note=f"FAILED {arch}: {type(exc).__name__}")
+                continue
+            results.append(record)
+            summary["done"] += 1
+            bar.update(note=f"{record['score']:.6g}  {arch}")
+    finally:
+        bar.close()
+        summary["seconds"] = time.perf_counter() - start
+    return summary
+
+
+class CachedScorer:
+    """scorer(arch) -> GradSign score of `arch` under `config`, read from a results file.
+
+    A miss is computed with score_arch and appended to the file (compute=True), so later searches
+    reuse it; with compute=False a miss raises KeyError naming the sweep command that fills the file.
+    `computed` counts the archs scored by this process.
+    """
+
+    def __init__(self, results_path: str | os.PathLike, config: SweepConfig, *, compute: bool = True):
+        self.results = ResultsFile(results_path)
+        self.config, self.compute, self.computed = config, compute, 0
+        self._scores = {r["key"]: float(r["score"]) for r in self.results.records() if is_done(r)}
+
+    def __len__(self) -> int:
+        return len(self._scores)
+
+    def __call__(self, arch: str) -> float:
+        key = self.config.key(arch)
+        if key in self._scores:
+            return self._scores[key]
+        if not self.compute:
+            raise KeyError(f"no GradSign score for {arch} in {self.results.path} under this config; score the "
+                           "space first (`gradsign-fast sweep ... --all`) or allow on-demand scoring")
+        record = score_arch(arch, self.config)
+        self.results.append(record)
+        self.computed += 1
+        self._scores[key] = float(record["score"])
+        return self._scores[key]

@@ -1,0 +1,80 @@
+"""Rank correlation of a results file with an accuracy table, and the scatter plot."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from gradsign_fast.nas import ResultsFile, correlate, load_scores, load_table, sample_arch_strings, scatter_plot
+
+ARCHS = sample_arch_strings(6, seed=9)
+
+
+def write_table(path, rows, fields=("arch_str", "dataset", "acc")):
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(fields)
+        writer.writerows(rows)
+    return path
+
+
+def write_results(path, scores, **config):
+    results = ResultsFile(path)
+    for arch, value in scores.items():
+        results.append({"key": arch, "arch": arch, "score": value, "config": {"seed": 0, "device": "cpu", **config}})
+    return path
+
+
+def test_known_rank_correlations():
+    accs = dict(zip(ARCHS[:5], [5, 6, 7, 8, 7]))
+    scores = dict(zip(ARCHS[:5], [1, 2, 3, 4, 5]))
+    c = correlate(scores, accs)
+    assert c.n == 5 and c.spearman == pytest.approx(0.8207826816681233)  # scipy's documented example
+    assert c.kendall == pytest.approx(0.7378647873726218)
+    assert correlate(scores, {a: -v for a, v in scores.items()}).spearman == pytest.approx(-1.0)
+    assert correlate(scores, {a: v ** 3 for a, v in scores.items()}).kendall == pytest.approx(1.0)
+
+
+def test_join_drops_unknown_and_nonfinite():
+    scores = {**dict(zip(ARCHS[:4], [1.0, 2.0, 3.0, 4.0])), ARCHS[4]: float("nan"), "not-in-table": 9.0}
+    accs = dict(zip(ARCHS[:5], [1, 2, 3, 4, 5]))
+    c = correlate(scores, accs)
+    assert (c.n, c.scores_only, c.nonfinite, c.spearman) == (4, 1, 1, pytest.approx(1.0))
+    with pytest.raises(ValueError, match="at least 3"):
+        correlate(dict(zip(ARCHS[:2], [1, 2])), accs)
+
+
+def test_table_filters_duplicates_and_bad_cells(tmp_path):
+    path = write_table(tmp_path / "t.csv", [(ARCHS[0], "cifar10", 90), (ARCHS[0], "cifar100", 70),
+                                            (ARCHS[1], "cifar10", ""), (ARCHS[2], "cifar10", 80)])
+    with pytest.raises(ValueError, match="dataset=cifar10"):
+        load_table(path, "acc")
+    assert load_table(path, "acc", where={"dataset": "cifar100"}) == {ARCHS[0]: 70.0}
+    with pytest.raises(ValueError, match="not a number"):
+        load_table(path, "acc", where={"dataset": "cifar10"})
+    assert load_table(path, "acc", where={"dataset": "cifar10"}, skip_empty=True) == {ARCHS[0]: 90.0, ARCHS[2]: 80.0}
+    with pytest.raises(ValueError, match="choose the accuracy column"):
+        load_table(path, "accuracy")
+
+
+def test_results_skip_errors_and_refuse_mixed_experiments(tmp_path):
+    path = write_results(tmp_path / "r.jsonl", dict(zip(ARCHS[:3], [1.0, 2.0, 3.0])))
+    ResultsFile(path).append({"key": "x", "arch": ARCHS[3], "error": "ValueError: boom"})
+    assert load_scores(path) == dict(zip(ARCHS[:3], [1.0, 2.0, 3.0]))
+    write_results(path, {ARCHS[4]: 5.0}, device="cuda")  # another device: the same experiment
+    assert len(load_scores(path)) == 4
+    write_results(path, {ARCHS[5]: 6.0}, seed=1)
+    with pytest.raises(ValueError, match="mixes 2 experiments"):
+        load_scores(path)
+    assert load_scores(path, select={"seed": 1}) == {ARCHS[5]: 6.0}
+    with pytest.raises(FileNotFoundError, match="sweep"):
+        load_scores(tmp_path / "missing.jsonl")
+
+
+def test_scatter_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    scores = dict(zip(ARCHS, [10.0, 100.0, 1000.0, 0.0, 5.0, 50.0]))
+    accs = dict(zip(ARCHS, [80, 85, 93, 10, 70, 82]))
+    out = scatter_plot(scores, accs, tmp_path / "plots" / "fig2.png", title="test")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 1000
