@@ -26,9 +26,12 @@ def run_engine(name: str, job: ScoringJob) -> SignSums:
 
 
 def batched_engine_applies(job: ScoringJob) -> bool:
-    """Whether the fast batched engine can give the exact answer for `job` (False until it exists)."""
+    """Whether the fast batched engine can give the exact answer for `job`; if not, why goes to job.notes."""
     try:
         module = importlib.import_module(f"{__name__}.batched")
     except ImportError:
         return False
-    return bool(module.applies(job)[0])
+    ok, why = module.applies(job)
+    if not ok:
+        job.notes.append(f"batched engine does not apply to {type(job.model).__name__}: {why}")
+    return bool(ok)
