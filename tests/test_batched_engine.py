@@ -15,18 +15,6 @@ from model_zoo import CASES, relative_error
 FALLS_BACK = {"attention"}  # nn.MultiheadAttention uses out_proj.weight without calling out_proj
 
 
-def _nb201_available():
-    try:
-        import gradsign_fast.nas.nb201  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _case(name, dtype):
-    if name.startswith("nb201") and not _nb201_available():
-        pytest.skip("gradsign_fast.nas.nb201 not available")
-    return CASES[name](dtype)
 
 
 def _reference(model, inputs, targets, loss_fn=F.cross_entropy, **kw):
@@ -45,7 +33,7 @@ def _verify_against_autograd(monkeypatch):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
 @pytest.mark.parametrize("name", sorted(set(CASES) - FALLS_BACK))
 def test_zoo_matches_loop(name, dtype):
-    case = _case(name, dtype)
+    case = CASES[name](dtype)
     expected = _reference(case.model, case.inputs, case.targets, case.loss_fn)
     got = _batched(case.model, case.inputs, case.targets, case.loss_fn)
     if dtype == torch.float64 and case.exact_fp64:
@@ -193,7 +181,7 @@ def test_linear_factorization_is_used_where_exact(monkeypatch):
     calls = []
     rule = batched.factorized_sign_counts
     monkeypatch.setattr(batched, "factorized_sign_counts", lambda d, a: calls.append(rule(d, a)) or calls[-1])
-    case = _case("mse_regression", torch.float64)
+    case = CASES["mse_regression"](torch.float64)
     args = (case.model, case.inputs, case.targets, case.loss_fn)
     assert _batched(*args) == _reference(*args)
     assert len(calls) == 2 and all(c is not None for c in calls)
@@ -220,7 +208,7 @@ def test_low_precision_runs_close_to_loop(dtype):
 
 @pytest.mark.parametrize("chunk_size", [1, 2, 5])
 def test_chunking_and_budget_do_not_change_the_score(chunk_size, monkeypatch, conv_strategy):
-    case = _case("conv_bn_net", torch.float64)
+    case = CASES["conv_bn_net"](torch.float64)
     whole = _batched(case.model, case.inputs, case.targets)
     assert _batched(case.model, case.inputs, case.targets, chunk_size=chunk_size) == whole
     monkeypatch.setenv("GRADSIGN_MEMORY_BUDGET_MB", "0.001")
@@ -228,7 +216,7 @@ def test_chunking_and_budget_do_not_change_the_score(chunk_size, monkeypatch, co
 
 
 def test_auto_uses_the_batched_engine(caplog):
-    case = _case("conv_bn_net", torch.float32)
+    case = CASES["conv_bn_net"](torch.float32)
     job_args = (case.model, case.inputs, case.targets)
     with caplog.at_level("INFO", logger="gradsign_fast"):
         sums = gradsign_fast.sign_sums(*job_args)
@@ -237,7 +225,7 @@ def test_auto_uses_the_batched_engine(caplog):
 
 
 def test_model_left_untouched():
-    case = _case("conv_bn_net", torch.float64)
+    case = CASES["conv_bn_net"](torch.float64)
     model = case.model
     for p in model.parameters():
         p.grad = torch.full_like(p, 3.0)
