@@ -10,34 +10,12 @@ Threads: at::get_num_threads() (torch.set_num_threads).
 
 from __future__ import annotations
 
-import torch
-
-from .validate import check_accumulators, check_matrix
+from .op_backend import op_backend
 
 name = "cpp"
 
-
-def supports(device: torch.device | str) -> bool:
-    return torch.device(device).type == "cpu"
-
-
-def _check_cpu(g: torch.Tensor) -> None:
-    if g.device.type != "cpu":
-        raise ValueError(f"the 'cpp' backend reduces CPU tensors, g is on {g.device}")
-
-
-def accumulate_(g: torch.Tensor, counts: torch.Tensor, nan: torch.Tensor) -> None:
-    """counts: (m,) int64 += column sums of sign(g: (n, m)); nan: (m,) bool |= column has a NaN."""
-    check_accumulators(g, counts, nan)
-    _check_cpu(g)
-    torch.ops.gradsign_fast.sign_count_(g, counts, nan)
-
-
-def sign_reduce(g: torch.Tensor) -> int:
-    """sum_k |sum_i sign(g[i, k])| over the NaN-free columns of g: (n, m); a Python int."""
-    check_matrix(g)
-    _check_cpu(g)
-    return int(torch.ops.gradsign_fast.sign_reduce(g))
+_ops = op_backend(name, "cpu", "CPU")
+supports, accumulate_, sign_reduce = _ops.supports, _ops.accumulate_, _ops.sign_reduce
 
 
 def active_isa() -> str:
