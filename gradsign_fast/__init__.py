@@ -13,8 +13,9 @@ __version__ = "0.1.0"
 
 from . import ops, reference
 from .api import score, sign_sums
+from .errors import CannotScoreExactly
 from .info import info
 from .ops import backends
 from .sums import SignSums
 
-__all__ = ["SignSums", "__version__", "backends", "info", "ops", "reference", "score", "sign_sums"]
+__all__ = ["CannotScoreExactly", "SignSums", "__version__", "backends", "info", "ops", "reference", "score", "sign_sums"]

@@ -13,6 +13,8 @@ from torch.nn import functional as F
 
 from . import checks
 from .dispatch import compute_sign_sums
+from .model_state import preserved
+from .options import memory_budget_bytes
 from .ops.accumulator import check_reduction
 from .semantics import ParamsSpec, ScoringJob, per_sample_mode, select_weights
 from .sums import SignSums
@@ -43,20 +45,43 @@ def score(
     the caller's weights are the first draw. The caller's model and global RNG state are left untouched.
     """
     check_reduction(reduction)
+    draws = score_draws(model, inputs, targets, loss_fn, params=params, n_inits=n_inits, seed=seed,
+                        chunk_size=chunk_size, engine=engine, backend=backend, dropout=dropout)
+    return float(sum(d.score(reduction) for d in draws) / len(draws))
+
+
+def score_draws(
+    model: nn.Module,
+    inputs: torch.Tensor | tuple[torch.Tensor, ...],
+    targets: torch.Tensor | None,
+    loss_fn: Callable[..., torch.Tensor] = F.cross_entropy,
+    *,
+    params: ParamsSpec = None,
+    n_inits: int = 1,
+    seed: int | None = None,
+    chunk_size: int | None = None,
+    engine: str = "auto",
+    backend: str = "auto",
+    dropout: bool = True,
+) -> list[SignSums]:
+    """What score() averages: the SignSums of the caller's weights, then of each re-initialization.
+
+    Each says which engine computed it (`.engine`) and why the engines before it could not (`.notes`).
+    """
     checks.check_options(n_inits=n_inits, seed=seed, chunk_size=chunk_size, dropout=dropout, loss_fn=loss_fn)
     options = dict(params=params, chunk_size=chunk_size, engine=engine, backend=backend, dropout=dropout)
     job = _make_job(model, inputs, targets, loss_fn, **options)
     with _scoring_context(job.device):
         if seed is not None:
             torch.manual_seed(seed)
-        draws = [_run(job, engine).score(reduction)]
+        draws = [_run(job, engine)]
         if n_inits > 1:
             base_seed = seed if seed is not None else int(torch.randint(0, 2**62, ()).item())
             replica = copy.deepcopy(model)
             for k in range(1, n_inits):
-                _reinitialize(replica, base_seed + k)
-                draws.append(_run(_make_job(replica, inputs, targets, loss_fn, **options), engine).score(reduction))
-    return float(sum(draws) / len(draws))
+                _reinitialize(replica, (base_seed + k) % 2**64)
+                draws.append(_run(_make_job(replica, inputs, targets, loss_fn, **options), engine))
+    return draws
 
 
 def sign_sums(
@@ -84,6 +109,7 @@ def sign_sums(
 def _make_job(model, inputs, targets, loss_fn, *, params, chunk_size, engine, backend, dropout) -> ScoringJob:
     checks.check_model(model)
     checks.check_grad_mode()
+    memory_budget_bytes()  # a bad GRADSIGN_MEMORY_BUDGET_MB fails here, whatever the engine
     inputs, targets = checks.check_batch(inputs, targets)
     weights = select_weights(model, params)
     device = checks.model_device(model, [w.param for w in weights])
@@ -94,8 +120,12 @@ def _make_job(model, inputs, targets, loss_fn, *, params, chunk_size, engine, ba
 
 
 def _run(job: ScoringJob, engine: str) -> SignSums:
-    _probe(job)
-    return compute_sign_sums(engine, job)
+    """The probe, then the engine(s), each starting from the model as the caller passed it; the model is
+    restored at the end (also on error): its own forward may update buffers or edit parameters."""
+    with preserved(job.model) as snapshot:
+        _probe(job)
+        snapshot.restore()
+        return compute_sign_sums(engine, job, restore=snapshot.restore)
 
 
 def _probe(job: ScoringJob) -> None:

@@ -9,9 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
-class InferenceModeError(ValueError, RuntimeError):
-    """score() was called under torch.inference_mode, where no gradient can be formed."""
+from .errors import InferenceModeError
 
 
 def check_model(model: object) -> nn.Module:
@@ -77,6 +75,8 @@ def check_options(*, n_inits: object, seed: object, chunk_size: object, dropout:
         raise ValueError(f"n_inits must be a positive int, got {n_inits!r}")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise TypeError(f"seed must be an int or None, got {seed!r}")
+    if seed is not None and not -(2**63) <= seed < 2**64:
+        raise ValueError(f"seed must lie in [-2**63, 2**64) (what torch.manual_seed accepts), got {seed}")
     if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
     if not isinstance(dropout, bool):

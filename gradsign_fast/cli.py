@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 
 from . import cli_correlate, cli_rank, cli_score, cli_search, cli_sweep, cli_validate
 from .cli_common import PROG, UsageError, add_scoring_arguments, load_batch, torch_threads  # noqa: F401 (API)
+from .cli_common import check_seed_span
 from .cli_rank import DEFAULT_ARCHS, add_rank_arguments, run_rank  # noqa: F401 (API)
 
 # name -> (help, add_arguments, run)
@@ -68,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help / --version (0) and usage errors (2)
         return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
     try:
+        check_seed_span(args)
         return args.run(args)
     except UsageError as exc:
         args.parser.print_usage(sys.stderr)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import math
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 PROG = "gradsign-fast"
 DEFAULT_BATCH = 64  # the paper's batch size for NAS-Bench-201
@@ -21,31 +23,93 @@ class UsageError(Exception):
     """A bad combination of options found after parsing: reported like argparse's errors (exit 2)."""
 
 
-def _int_at_least(text: str, low: int, wanted: str) -> int:
+SEED_WANTED = "a seed 0 <= S < 2**64 (the range torch.manual_seed takes)"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _int_between(text: str, low: int, high: int | None, wanted: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"expected {wanted}, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {_short(text)!r}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {_short(str(value))}")
     return value
 
 
+def int_range(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer low <= n <= high, else a usage error "expected WHAT from LOW to HIGH"."""
+    wanted = f"{what} from {low} to {high}"
+
+    def parse(text: str) -> int:
+        return _int_between(text, low, high, wanted)
+
+    parse.__name__ = what
+    return parse
+
+
 def positive_int(text: str) -> int:
-    return _int_at_least(text, 1, "a positive integer")
+    return _int_between(text, 1, None, "a positive integer")
 
 
 def nonnegative_int(text: str) -> int:
-    return _int_at_least(text, 0, "an integer >= 0")
+    return _int_between(text, 0, None, "an integer >= 0")
+
+
+def seed_int(text: str) -> int:
+    """A seed: 0 <= S < 2**64, what torch.manual_seed takes (negative seeds are refused: torch would
+    wrap them modulo 2**64 while random.Random uses their absolute value)."""
+    return _int_between(text, 0, 2**64 - 1, SEED_WANTED)
+
+
+def check_seed_span(args: argparse.Namespace) -> None:
+    """--inits K re-initializes from seeds SEED .. SEED+K-1: the last must stay below 2**64 too."""
+    seed, inits = getattr(args, "seed", None), getattr(args, "inits", 1)
+    if seed is not None and seed + inits - 1 >= 2**64:
+        raise UsageError(f"--seed {seed} with --inits {inits} would seed up to {seed + inits - 1}; "
+                         f"seeds must stay below 2**64: use --seed {2**64 - inits} or lower")
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (no nan, no inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {_short(text)!r}")
+    return value
+
+
+def json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        value = exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f'expected a JSON object, e.g. \'{{"num_cpus": 1, "num_gpus": 0.25}}\', '
+                                         f"got {_short(text)!r}")
+    return value
 
 
 def device_type(text: str):
     import torch
 
     try:
-        return torch.device(text)
+        device = torch.device(text)
     except RuntimeError:
-        raise argparse.ArgumentTypeError(f"not a torch device: {text!r} (e.g. cpu, cuda, cuda:1)") from None
+        raise argparse.ArgumentTypeError(f"expected a torch device: cpu, cuda or cuda:K, got {_short(text)!r}") \
+            from None
+    if device.type == "meta":
+        raise argparse.ArgumentTypeError("expected a device that computes: meta tensors hold no values, so nothing "
+                                         "can be scored on them; use cpu or cuda")
+    if device.type not in ("cpu", "cuda") or (device.type == "cpu" and device.index not in (None, 0)):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:K, got {_short(text)!r}: "
+                                         "use cpu or cuda (no other device is supported)")
+    return device
 
 
 def engine_names() -> tuple[str, ...]:
@@ -63,24 +127,24 @@ def backend_names() -> tuple[str, ...]:
 def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every scoring subcommand shares: the batch, the engine/backend and the device."""
     group = parser.add_argument_group("scoring")
-    group.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH, metavar="N",
+    group.add_argument("--batch-size", type=int_range(1, 65536, "a batch size"), default=DEFAULT_BATCH, metavar="N",
                        help=f"images in the batch (default {DEFAULT_BATCH})")
     group.add_argument("--data", type=Path, default=None, metavar="PATH",
                        help="real images: a CIFAR-10/100 python batch (data_batch_1, test_batch, train, test) "
                             "or a .npz with x and y; default: a seeded synthetic batch")
-    group.add_argument("--data-offset", type=nonnegative_int, default=0, metavar="I",
+    group.add_argument("--data-offset", type=int_range(0, 10**9, "an image index"), default=0, metavar="I",
                        help="first image of --data to use (default 0)")
-    group.add_argument("--num-classes", type=positive_int, default=None, metavar="K",
+    group.add_argument("--num-classes", type=int_range(2, 100_000, "a number of classes"), default=None, metavar="K",
                        help="classifier outputs (default: 10 synthetic; for --data the smallest of 10, 100 "
                             "that covers the labels)")
     group.add_argument("--engine", choices=engine_names(), default="auto", help="per-sample gradient engine")
     group.add_argument("--backend", choices=backend_names(), default="auto", help="sign-reduction backend")
-    group.add_argument("--device", type=device_type, default="cpu", help="torch device (default cpu)")
+    group.add_argument("--device", type=device_type, default="cpu", help="cpu, cuda or cuda:K (default cpu)")
     group.add_argument("--reduction", choices=("sum", "mean"), default="sum",
                        help="nansum (default, the paper) or nanmean over weights")
-    group.add_argument("--inits", type=positive_int, default=1, metavar="K",
+    group.add_argument("--inits", type=int_range(1, 1000, "a number of initializations"), default=1, metavar="K",
                        help="average the score over K initializations (default 1)")
-    group.add_argument("--threads", type=positive_int, default=None, metavar="T",
+    group.add_argument("--threads", type=int_range(1, 1024, "a number of threads"), default=None, metavar="T",
                        help="torch CPU threads (default: torch's choice; on a busy machine 1 thread, or "
                             "OMP_WAIT_POLICY=PASSIVE in the environment, can be several times faster)")
 
@@ -88,14 +152,15 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
 def add_model_arguments(parser: argparse.ArgumentParser, *, seed_help: str | None = None) -> None:
     """--seed and the NAS-Bench-201 model options (variant, channels, cells)."""
     group = parser.add_argument_group("model")
-    group.add_argument("--seed", type=int, default=0,
-                       help=seed_help or "seeds the synthetic batch and every model's init (default 0)")
+    group.add_argument("--seed", type=seed_int, default=0,
+                       help=seed_help or "seeds the synthetic batch and every model's init "
+                                         "(0 <= SEED < 2**64, default 0)")
     group.add_argument("--variant", choices=("zero_cost", "benchmark"), default="zero_cost",
                        help="NB201 model: zero_cost, the model GradSign's authors scored (default); "
                             "benchmark: TinyNetwork")
-    group.add_argument("--channels", type=positive_int, default=16, metavar="C",
+    group.add_argument("--channels", type=int_range(1, 1024, "a number of channels"), default=16, metavar="C",
                        help="NB201 channels of the first stage (default 16, the benchmark's)")
-    group.add_argument("--cells", type=positive_int, default=5, metavar="N",
+    group.add_argument("--cells", type=int_range(1, 100, "a number of cells"), default=5, metavar="N",
                        help="NB201 cells per stage (default 5, the benchmark's)")
 
 
@@ -117,6 +182,9 @@ def check_device(device) -> None:
 
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"--device {device} asked for, but torch sees no CUDA device here")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise RuntimeError(f"--device {device} asked for, but torch sees {torch.cuda.device_count()} CUDA "
+                           f"device(s) here: use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
 
 
 def format_score(value: float) -> str:

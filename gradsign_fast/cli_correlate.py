@@ -20,13 +20,15 @@ def add_correlate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="accuracy table with an arch-string column (e.g. shared/data/nb201/*.csv)")
     parser.add_argument("--accuracy", default=None, metavar="COLUMN",
                         help="accuracy column, e.g. valid_test_top1 (naswot table), CIFAR10TestAccuracy200Epochs "
-                             f"(NATS table); default: the first of {', '.join(DEFAULT_ACCURACY)} present")
+                             f"(NATS table); default: the first of {', '.join(DEFAULT_ACCURACY)} present; "
+                             "its values must be finite")
     parser.add_argument("--where", type=key_value, action="append", default=[], metavar="COL=VALUE",
                         help="only table rows with COL == VALUE (repeatable), e.g. dataset=cifar10")
     parser.add_argument("--select", type=key_value, action="append", default=[], metavar="FIELD=VALUE",
                         help="only records whose config FIELD == VALUE (when the file mixes experiments)")
     parser.add_argument("--plot", type=Path, default=None, metavar="PNG",
-                        help="write a scatter plot: score (log x) vs accuracy (needs matplotlib)")
+                        help="write a scatter plot: score (log x) vs accuracy (needs matplotlib; without it the "
+                             "correlations are printed, then the missing module is reported, exit 1)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
 
 
@@ -47,20 +49,24 @@ def run_correlate(args: argparse.Namespace) -> int:
 
     column = pick_accuracy(args.table, args.accuracy)
     scores = load_scores(args.results, select=dict(args.select))
-    accs = load_table(args.table, column, where=dict(args.where))
+    accs = load_table(args.table, column, where=dict(args.where), require="finite")
     result = correlate(scores, accs)
-    if args.plot is not None:
-        title = f"{args.results.name}: Spearman {result.spearman:.3f}, n={result.n}"
-        scatter_plot(scores, accs, args.plot, title=title, ylabel=column)
     if args.json:
         print(json.dumps({**result.to_dict(), "accuracy": column, "table": str(args.table),
-                          "results": str(args.results)}, sort_keys=True))
-        return 0
+                          "results": str(args.results)}, sort_keys=True), flush=True)
+    else:
+        _print_result(args, column, result)
+    if args.plot is not None:  # after the numbers: a missing matplotlib loses nothing computed
+        title = f"{args.results.name}: Spearman {result.spearman:.3f}, n={result.n}"
+        scatter_plot(scores, accs, args.plot, title=title, ylabel=column)
+        if not args.json:
+            print(f"plot      {args.plot}")
+    return 0
+
+
+def _print_result(args: argparse.Namespace, column: str, result) -> None:
     print(f"# {PROG} correlate: {args.results} vs {args.table} [{column}]")
     print(f"archs     {result.n}  ({result.scores_only} scored archs not in the table, "
           f"{result.nonfinite} non-finite scores dropped)")
     print(f"spearman  {result.spearman:.4f}  (p={result.spearman_p:.2g})")
-    print(f"kendall   {result.kendall:.4f}  (p={result.kendall_p:.2g})")
-    if args.plot is not None:
-        print(f"plot      {args.plot}")
-    return 0
+    print(f"kendall   {result.kendall:.4f}  (p={result.kendall_p:.2g})", flush=True)

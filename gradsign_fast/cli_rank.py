@@ -7,18 +7,20 @@ import sys
 import time
 
 from .cli_common import (PROG, add_model_arguments, add_scoring_arguments, check_device, format_score,
-                         load_batch, positive_int, torch_threads)
+                         int_range, load_batch, torch_threads)
+from .nas.nb201_arch import NUM_ARCHS
 
 DEFAULT_ARCHS = 10  # ~25 s on 2 CPU cores at batch 64 with the functorch engine (see README)
 HELP = "score a seeded sample of NAS-Bench-201 archs and print them ranked (the default)"
 
 
 def add_rank_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--archs", type=positive_int, default=DEFAULT_ARCHS, metavar="K",
-                        help=f"number of architectures to sample (default {DEFAULT_ARCHS})")
+    parser.add_argument("--archs", type=int_range(1, NUM_ARCHS, "a number of archs"), default=DEFAULT_ARCHS,
+                        metavar="K", help=f"number of architectures to sample (default {DEFAULT_ARCHS}; "
+                                          f"NAS-Bench-201 has {NUM_ARCHS})")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_model_arguments(parser, seed_help="seeds the arch sample, the synthetic batch and every model's init "
-                                          "(default 0)")
+                                          "(0 <= SEED < 2**64, default 0)")
     add_scoring_arguments(parser)
 
 

@@ -22,6 +22,8 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an NB201 table numbering the archs (row i = benchmark index i): MODEL may then be "
                              "an index, and the index of an arch string is printed")
     parser.add_argument("--json", action="store_true", help="print the full record as one JSON line")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also print the engine that scored the model and why others could not")
     add_config_arguments(parser)
     parser.set_defaults(space=None)
     for action in parser._actions:  # --space is implied by MODEL here
@@ -31,6 +33,7 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_score(args: argparse.Namespace) -> int:
     from .cli_sweep import config_from_args
+    from .nas.sweep import describe_engines
     from .nas.nb201_arch import parse_arch
     from .nas.spaces import arch_from_table
 
@@ -55,6 +58,8 @@ def run_score(args: argparse.Namespace) -> int:
               f"backend {config.backend}, device {config.device}, inits {config.n_inits}")
         index = f"\tindex {record['index']}" if "index" in record else ""
         print(f"{format_score(record['score'])}\t{record['seconds']:.2f} s\t{record['arch']}{index}")
+        if args.verbose:
+            print(describe_engines(record))
     return 0
 
 
@@ -66,7 +71,7 @@ def _score(arch: str | None, config) -> dict:
         return {**score_arch(arch, config), "batch": batch_text}
     import torch
 
-    import gradsign_fast
+    from .api import score_draws
     from .nas.spaces import call_factory, load_factory
 
     factory, _ = load_factory(config.space)
@@ -76,7 +81,10 @@ def _score(arch: str | None, config) -> dict:
         model = call_factory(factory, None, num_classes)
     model = model.to(device=config.device, dtype=getattr(torch, config.dtype)).train()
     t0 = time.perf_counter()
-    value = gradsign_fast.score(model, x, y, reduction=config.reduction, n_inits=config.n_inits, seed=config.seed,
-                                engine=config.engine, backend=config.backend)
+    draws = score_draws(model, x, y, n_inits=config.n_inits, seed=config.seed, engine=config.engine,
+                        backend=config.backend)
+    value = float(sum(d.score(config.reduction) for d in draws) / len(draws))
+    notes = list(dict.fromkeys(note for d in draws for note in d.notes))
     return {"arch": None, "score": value, "seconds": time.perf_counter() - t0, "batch": batch_text,
-            "config": config.to_dict()}
+            "config": config.to_dict(), "engine": ",".join(dict.fromkeys(d.engine for d in draws)),
+            **({"notes": notes} if notes else {})}

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_common import PROG, UsageError, positive_int, torch_threads
+from .cli_common import PROG, UsageError, check_device, int_range, positive_float, seed_int, torch_threads
 from .cli_sweep import add_config_arguments, config_from_args, key_value
 
 HELP = "GradSign-assisted search (G-RS, G-REA) vs RS and REA, a table standing in for training"
@@ -17,7 +17,7 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--table", type=Path, required=True, metavar="CSV", help="the accuracy table (the 'training')")
     parser.add_argument("--accuracy", required=True, metavar="COLUMN",
-                        help="what training returns during the search, e.g. valid_top1")
+                        help="what training returns during the search, e.g. valid_top1 (finite numbers)")
     parser.add_argument("--report", action="append", default=[], metavar="COLUMN",
                         help="columns reported for the returned arch (repeatable; default: --accuracy)")
     parser.add_argument("--where", type=key_value, action="append", default=[], metavar="COL=VALUE",
@@ -26,22 +26,28 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     scores.add_argument("--scores", type=Path, default=None, metavar="RESULTS",
                         help="GradSign scores: a results file of `sweep` (misses are scored and appended to it)")
     scores.add_argument("--score-column", default=None, metavar="COLUMN",
-                        help="guide G-RS/G-REA with a table column instead (e.g. another proxy, for comparison)")
+                        help="guide G-RS/G-REA with a table column instead (e.g. another proxy, for comparison); "
+                             "nan and +-inf rank last, as non-finite GradSign scores do")
     parser.add_argument("--scored-only", action="store_true",
                         help="search only the table archs that --scores already holds (no scoring at all)")
     parser.add_argument("--no-compute", action="store_true", help="fail on an arch --scores lacks, do not score it")
     algo = parser.add_argument_group("search")
     algo.add_argument("--methods", default=",".join(METHODS), metavar="LIST",
                       help=f"comma-separated subset of {','.join(METHODS)} (default all)")
-    algo.add_argument("--runs", type=positive_int, default=100, metavar="R", help="seeded runs per method (100)")
-    algo.add_argument("--first-seed", type=int, default=0, metavar="S", help="seeds S .. S+R-1 (default 0)")
-    algo.add_argument("--budget", type=float, default=50, metavar="B",
-                      help="training budget per run: archs trained, or --time-column units (default 50)")
-    algo.add_argument("--time-column", default=None, metavar="COLUMN", help="per-arch training cost column")
-    algo.add_argument("--candidates", type=positive_int, default=10, metavar="M",
-                      help="archs scored per trained arch in G-RS/G-REA (default 10, the authors')")
-    algo.add_argument("--population", type=positive_int, default=10, metavar="P", help="REA population (10)")
-    algo.add_argument("--sample-size", type=positive_int, default=3, metavar="S", help="REA tournament size (3)")
+    algo.add_argument("--runs", type=int_range(1, 100_000, "a number of runs"), default=100, metavar="R",
+                      help="seeded runs per method (100)")
+    algo.add_argument("--first-seed", type=seed_int, default=0, metavar="S",
+                      help="seeds S .. S+R-1 (0 <= S < 2**64, default 0)")
+    algo.add_argument("--budget", type=positive_float, default=50, metavar="B",
+                      help="training budget per run: archs trained, or --time-column units; > 0 (default 50)")
+    algo.add_argument("--time-column", default=None, metavar="COLUMN",
+                      help="per-arch training cost column (finite numbers > 0)")
+    algo.add_argument("--candidates", type=int_range(1, 10_000, "a number of candidates"), default=10,
+                      metavar="M", help="archs scored per trained arch in G-RS/G-REA (default 10, the authors')")
+    algo.add_argument("--population", type=int_range(1, 100_000, "a population size"), default=10, metavar="P",
+                      help="REA population (10)")
+    algo.add_argument("--sample-size", type=int_range(1, 100_000, "a tournament size"), default=3, metavar="S",
+                      help="REA tournament size (3)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     add_config_arguments(parser)
 
@@ -49,7 +55,7 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
 def run_search(args: argparse.Namespace) -> int:
     from .nas.correlate import load_table
     from .nas.progress import Progress
-    from .nas.search import METHODS, Benchmark, compare, summary_table
+    from .nas.search import METHODS, Benchmark, check_budget, compare, summary_table
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -61,15 +67,16 @@ def run_search(args: argparse.Namespace) -> int:
     if args.scored_only and args.scores is None:
         raise UsageError("--scored-only needs --scores RESULTS")
     where = dict(args.where)
-    accs = load_table(args.table, args.accuracy, where=where)
-    reports = {c: load_table(args.table, c, where=where) for c in (args.report or [args.accuracy])}
-    cost = load_table(args.table, args.time_column, where=where) if args.time_column else None
+    accs = load_table(args.table, args.accuracy, where=where, require="finite")
+    reports = {c: load_table(args.table, c, where=where, require="finite") for c in (args.report or [args.accuracy])}
+    cost = load_table(args.table, args.time_column, where=where, require="positive") if args.time_column else None
     scorer, note = _scorer(args, accs)
     if args.scored_only:
         accs = {a: v for a, v in accs.items() if a in scorer.known}
         if len(accs) < 2:
             raise ValueError(f"only {len(accs)} table archs are scored in {args.scores}; run `sweep` first")
     bench = Benchmark(accs, cost)
+    check_budget(args.budget, bench)  # a budget worth too many trainings: say so before the header
     print(f"# {PROG} search: {len(accs)} archs of {args.table} [{args.accuracy}]; budget {args.budget:g} "
           f"{'units of ' + args.time_column if args.time_column else 'trained archs'}; M={args.candidates}, "
           f"P={args.population}, S={args.sample_size}; {args.runs} runs per method; {note}", flush=True)
@@ -107,5 +114,7 @@ def _scorer(args: argparse.Namespace, accs: dict[str, float]):
     if args.scored_only:  # the file's own experiment: no need to repeat its options here
         known = {a: s for a, s in load_scores(args.scores).items() if a in accs}
         return _KnownScores(known), f"GradSign from {args.scores} ({len(known)} scored table archs)"
+    if not args.no_compute:
+        check_device(args.device)
     cached = CachedScorer(args.scores, config_from_args(args), compute=not args.no_compute)
     return cached, f"GradSign from {args.scores} ({len(cached)} records; misses scored on demand)"

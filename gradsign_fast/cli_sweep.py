@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from .cli_common import (EXIT_PARTIAL, PROG, UsageError, add_model_arguments, add_scoring_arguments, check_device,
-                         nonnegative_int, positive_int, torch_threads)
+                         int_range, json_object, seed_int, torch_threads)
 
 HELP = "score many architectures into a resumable results file (JSONL; rerun to resume)"
 
@@ -53,7 +52,7 @@ def config_from_args(args: argparse.Namespace):
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path, help="the results file (JSONL, appended to; created if missing)")
     which = parser.add_argument_group("which architectures (one source; --archs K samples from it)")
-    which.add_argument("--archs", type=positive_int, default=None, metavar="K",
+    which.add_argument("--archs", type=int_range(1, 10**7, "a number of archs"), default=None, metavar="K",
                        help="a seeded sample of K archs (from --from-table/--arch-file if given, else the space)")
     which.add_argument("--all", action="store_true", help="every arch of the space (NB201: 15,625)")
     which.add_argument("--from-table", type=Path, default=None, metavar="CSV",
@@ -63,7 +62,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--arch-file", type=Path, default=None, metavar="FILE",
                        help="one arch string per line ('#' comments and blank lines skipped)")
     which.add_argument("--arch", action="append", default=[], metavar="ARCH", help="one arch (repeatable)")
-    which.add_argument("--sample-seed", type=int, default=None, metavar="S",
+    which.add_argument("--sample-seed", type=seed_int, default=None, metavar="S",
                        help="seed of the --archs sample (default: --seed)")
     which.add_argument("--shard", type=shard, default=None, metavar="I/N",
                        help="only archs I, I+N, I+2N, ... of the list: run N processes on one results file")
@@ -72,14 +71,17 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                             "skips what the other finished (two processes, no split to choose)")
     fan = parser.add_argument_group("fan-out")
     fan.add_argument("--ray", action="store_true", help="score on a Ray cluster (needs `pip install ray`)")
-    fan.add_argument("--workers", type=positive_int, default=1, metavar="N", help="Ray workers (with --ray)")
+    fan.add_argument("--workers", type=int_range(1, 10_000, "a number of workers"), default=1, metavar="N",
+                     help="Ray workers (with --ray)")
     fan.add_argument("--ray-address", default=None, metavar="ADDR",
                      help="join a running Ray cluster ('auto', 'ray://host:10001'); default: a local one")
-    fan.add_argument("--resources-per-worker", type=json.loads, default=None, metavar="JSON",
+    fan.add_argument("--resources-per-worker", type=json_object, default=None, metavar="JSON",
                      help='Ray resources of one worker, e.g. \'{"num_cpus": 1, "num_gpus": 0.25}\'')
-    fan.add_argument("--max-retries", type=nonnegative_int, default=3, metavar="R",
+    fan.add_argument("--max-retries", type=int_range(0, 100, "a number of retries"), default=3, metavar="R",
                      help="Ray retries of an arch whose worker died (default 3)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="per arch on stderr: the engine that scored it and why others could not")
     add_config_arguments(parser)
 
 
@@ -167,7 +169,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         if args.ray:
             summary = _ray(archs, args, config)
         else:
-            summary = sweep(archs, args.results, config, progress=not args.quiet)
+            summary = sweep(archs, args.results, config, progress=not args.quiet, verbose=args.verbose)
     print(f"# {summary.get('skipped', 0)} already done, {summary.get('done', 0)} scored, "
           f"{summary.get('failed', 0)} failed, in {summary.get('seconds', 0.0):.1f} s")
     if summary.get("failed"):

@@ -1,7 +1,7 @@
 """Input batches for scoring: a seeded synthetic batch, and real images from CIFAR files.
 
     synthetic_batch(n)          x: (n, 3, 32, 32) float32, CIFAR-normalized random pixels; y: (n,) int64
-    load_images(path, n)        the same layout from CIFAR-10/100 python pickles or .npz files
+    load_images(path, n)        the same layout from CIFAR-10/100 python batches or .npz files (never runs code)
     images_from_arrays(x, y)    the same from numpy arrays (uint8 pixels or normalized floats)
     batch_from_loader(loader, n) the first n samples of any torch DataLoader / iterable of (x, y)
     resolve_batch(data, n)      what the CLI and sweeps use: synthetic or a file, plus num_classes
@@ -12,15 +12,18 @@ without a dataset, but it is NOT real data: report scores on it as such.
 
 from __future__ import annotations
 
-import pickle
+import zipfile
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import torch
 
+from .safe_pickle import UnsafePickleError, load_cifar_pickle
+
 CIFAR_MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
 CIFAR_STD: tuple[float, float, float] = (0.2023, 0.1994, 0.2010)
+ZIP_MAGICS: tuple[bytes, ...] = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member; an empty zip
 
 
 def _normalize(pixels: torch.Tensor) -> torch.Tensor:
@@ -64,13 +67,16 @@ def synthetic_batch(
 def load_images(path: str | Path, n: int = 64, *, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Images offset .. offset+n-1 of a file: x: (n, 3, H, W) float32 normalized, y: (n,) int64.
 
-    Formats:
-    - CIFAR-10/100 python batches (data_batch_1, test_batch, train, test): a pickled dict with
-      b'data' (N, 3072) uint8 (channel-major RGB 32x32) and b'labels' or b'fine_labels'.
-    - .npz with arrays x and y: x uint8 (N, H, W, 3) (HWC, like shared/data/cifar/*.npz),
-      (N, 3, H, W) or (N, 3072), scaled to [0, 1] then CIFAR-normalized; or x float (N, 3, H, W),
-      taken as ALREADY normalized and only cast to float32.
-    Any other file is read as a pickle: like any pickle, only open files you trust.
+    The format is told by the file's content, not its name:
+    - .npz (any file starting with the zip magic PK\\x03\\x04) with arrays x and y, read with
+      allow_pickle=False: x uint8 (N, H, W, 3) (HWC, like shared/data/cifar/*.npz), (N, 3, H, W) or
+      (N, 3072), scaled to [0, 1] then CIFAR-normalized; or x float (N, 3, H, W), taken as ALREADY
+      normalized and only cast to float32. A corrupt archive raises ValueError naming the file.
+    - any other file: a CIFAR-10/100 python batch (data_batch_1, test_batch, train, test), a pickled
+      dict with b'data' (N, 3072) uint8 (channel-major RGB 32x32) and b'labels' or b'fine_labels'.
+      It is read with a restricted unpickler (gradsign_fast.safe_pickle) that admits only dicts,
+      lists, bytes, str, numbers and numpy arrays: a pickle naming any other global (os.system,
+      eval, ...) is refused with a ValueError before anything runs.
     """
     path = Path(path)
     if not isinstance(n, int) or n < 1:
@@ -81,7 +87,7 @@ def load_images(path: str | Path, n: int = 64, *, offset: int = 0) -> tuple[torc
         raise IsADirectoryError(f"{path} is a directory; pass one file, e.g. {path / 'test_batch'} or a .npz")
     if not path.is_file():
         raise FileNotFoundError(f"no image file at {path} (expected a CIFAR python batch or a .npz with x and y)")
-    x, y = _read_npz(path) if path.suffix == ".npz" else _read_pickle(path)
+    x, y = _read_npz(path) if _is_zip(path) else _read_pickle(path)
     if len(y) != len(x):
         raise ValueError(f"{path}: {len(x)} images but {len(y)} labels")
     if offset + n > len(x):
@@ -178,18 +184,34 @@ def _to_nchw(x: np.ndarray, path: Path | str) -> np.ndarray:
     raise ValueError(f"{path}: uint8 images must be (N, H, W, 3), (N, 3, H, W) or (N, 3072), got {x.shape}")
 
 
+def _is_zip(path: Path) -> bool:
+    """Whether `path` starts like a zip archive (every .npz does), whatever its name."""
+    with path.open("rb") as fh:
+        return fh.read(4) in ZIP_MAGICS
+
+
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with np.load(path, allow_pickle=False) as archive:
-        missing = [k for k in ("x", "y") if k not in archive.files]
-        if missing:
-            raise ValueError(f"{path} lacks array(s) {missing}; it has {archive.files} (need x: images, y: labels)")
-        return archive["x"], np.asarray(archive["y"]).reshape(-1)
+    """Arrays x and y of a zip/.npz, allow_pickle=False; a corrupt archive or one without x/y -> ValueError."""
+    with path.open("rb") as fh:  # our own handle: np.load leaks the one it opens when the zip is unreadable
+        try:
+            with np.load(fh, allow_pickle=False) as archive:
+                files = list(archive.files)
+                arrays = {k: archive[k] for k in ("x", "y") if k in files}
+        except (ValueError, zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+            raise ValueError(f"{path} is a corrupt .npz (or holds object arrays, which are never unpickled): "
+                             f"{exc}; re-save it with np.savez(path, x=images, y=labels)") from None
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing:
+        raise ValueError(f"{path} lacks array(s) {missing}; it has {files} (need x: images, y: labels)")
+    return arrays["x"], np.asarray(arrays["y"]).reshape(-1)
 
 
 def _read_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """b'data' and the labels of a CIFAR python batch, unpickled with the restricted unpickler."""
     try:
-        with path.open("rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
+        batch = load_cifar_pickle(path)
+    except UnsafePickleError:
+        raise  # names the file and the refused global
     except Exception as exc:  # garbage makes pickle raise almost anything
         raise ValueError(f"{path} is neither a .npz nor a CIFAR python batch (pickle failed: {exc})") from None
     if not isinstance(batch, dict):

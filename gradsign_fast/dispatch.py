@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
+from .errors import CannotScoreExactly
 from .ops import registry
 
 ENGINES = ("auto", "batched", "functorch", "loop")
@@ -36,7 +37,8 @@ def choose_backend(name: str, device: torch.device | str) -> Any:
         if not backend.supports(device):
             raise ValueError(
                 f"backend {name!r} cannot reduce tensors on {device}; "
-                f"use backend='auto' or one of {[b for b in registry.available() if registry.load(b).supports(device)]}"
+                f"available here: {[b for b in registry.runnable() if registry.load(b).supports(device)]}; "
+                "use backend='auto' to pick one automatically"
             )
         return backend
     for candidate in _AUTO_BACKENDS.get(device.type, ("torch",)):
@@ -60,28 +62,29 @@ def choose_engine(name: str, job: Any) -> str:
     return "batched" if batched_engine_applies(job) else "functorch"
 
 
-def compute_sign_sums(engine: str, job: Any) -> Any:
-    """Runs the chosen engine on `job`; with 'auto', falls back batched -> functorch -> loop where an
-    engine cannot trace the model or cannot guarantee the exact answer, logging why."""
-    from .engines import EngineFallback, run_engine
+def compute_sign_sums(engine: str, job: Any, restore: Callable[[], None] | None = None) -> Any:
+    """Runs the chosen engine on `job`. With 'auto' it falls back batched -> functorch -> loop where an
+    engine cannot score the model exactly (CannotScoreExactly, torch.func's refusals included), calling
+    `restore` (the caller's model as it was) between attempts; the reasons go to the result's `notes`.
+    Any other exception (an error of the user's own forward or loss, out of memory) is raised as
+    raised: no other engine runs the user's code again for it."""
+    from .engines import run_engine
 
     explicit = _from_env(engine, "GRADSIGN_ENGINE") != "auto"
     name = choose_engine(engine, job)
-    if explicit:
-        return run_engine(name, job)
-    chain = ["batched", "functorch", "loop"][["batched", "functorch", "loop"].index(name) :]
+    chain = [name] if explicit else ["batched", "functorch", "loop"][["batched", "functorch", "loop"].index(name):]
     for position, candidate in enumerate(chain):
         try:
-            return run_engine(candidate, job)
-        except (EngineFallback, RuntimeError, NotImplementedError) as exc:
-            if position == len(chain) - 1 or _is_user_error(exc):
+            sums = run_engine(candidate, job)
+        except CannotScoreExactly as exc:
+            if position == len(chain) - 1:
                 raise
-            reason = f"{candidate} engine cannot score {type(job.model).__name__} exactly ({type(exc).__name__}: {exc}); using {chain[position + 1]}"
+            reason = f"{candidate} engine cannot score {type(job.model).__name__} exactly: {exc}; using {chain[position + 1]}"
             log.info(reason)
             job.notes.append(reason)
+            if restore is not None:
+                restore()
+            continue
+        sums.engine, sums.notes = candidate, list(job.notes)
+        return sums
     raise AssertionError("unreachable")
-
-
-def _is_user_error(exc: BaseException) -> bool:
-    """Errors that would recur in every engine (out of memory, a bad loss) are raised, not retried."""
-    return isinstance(exc, torch.OutOfMemoryError) if hasattr(torch, "OutOfMemoryError") else False

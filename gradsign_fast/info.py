@@ -76,7 +76,7 @@ def info(cuda: bool = False) -> dict:
         "gradsign_fast": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "backends": registry.available(),
+        "backends": registry.runnable(),
         "unavailable": registry.reasons(),
         "build": {part: build_reason(part) for part in ("cpp", "cuda")},
         "build_record": record,

@@ -8,7 +8,7 @@ Shards of one batch (sample chunks, distributed ranks) add exactly: counts add, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -17,12 +17,18 @@ from .ops.accumulator import reduce_counts
 
 @dataclass
 class SignSums:
-    """names[j], counts[j] (m_j,) int64, nan[j] (m_j,) bool per scored entry; n_samples scored."""
+    """names[j], counts[j] (m_j,) int64, nan[j] (m_j,) bool per scored entry; n_samples scored.
+
+    engine: the engine that produced the sums ("batched", "functorch" or "loop"); notes: why any engine
+    before it could not score this model exactly (engine="auto" falls back and says so here).
+    """
 
     names: list[str]
     counts: list[torch.Tensor]
     nan: list[torch.Tensor]
     n_samples: int
+    engine: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def score(self, reduction: str = "sum") -> float:
         """sum_j sum_k |counts[j][k]| over NaN-free columns ("sum"), or numpy's nanmean ("mean")."""
@@ -43,9 +49,10 @@ class SignSums:
             counts=[a + b.to(a.device) for a, b in zip(self.counts, other.counts)],
             nan=[a | b.to(a.device) for a, b in zip(self.nan, other.nan)],
             n_samples=self.n_samples + other.n_samples,
+            engine=self.engine if self.engine == other.engine else f"{self.engine}+{other.engine}",
+            notes=list(dict.fromkeys([*self.notes, *other.notes])),
         )
 
     def to(self, device: torch.device | str) -> SignSums:
-        return SignSums(
-            list(self.names), [c.to(device) for c in self.counts], [b.to(device) for b in self.nan], self.n_samples
-        )
+        return SignSums(list(self.names), [c.to(device) for c in self.counts], [b.to(device) for b in self.nan],
+                        self.n_samples, self.engine, list(self.notes))

@@ -31,4 +31,5 @@ if __name__ == "__main__":
     if dist.get_rank() == 0:
         with open(out, "w") as f:
             json.dump(results, f)
+    dist.barrier()  # every rank done before any tears the group down (gloo aborts a peer otherwise)
     dist.destroy_process_group()

@@ -1,5 +1,5 @@
 """Where the batched engine cannot guarantee the loop's answer it must say so: applies() -> (False, why)
-up front, or EngineFallback at run time; score(engine='auto') then runs functorch, logs why, and still
+up front, or CannotScoreExactly at run time; score(engine='auto') then runs functorch, logs why, and still
 matches the loop."""
 
 import pytest
@@ -10,7 +10,7 @@ from torch.nn.utils import parametrizations
 
 import gradsign_fast
 from gradsign_fast.dispatch import choose_engine
-from gradsign_fast.engines import EngineFallback, batched
+from gradsign_fast.engines import CannotScoreExactly, batched
 from gradsign_fast.semantics import ScoringJob, select_weights
 from model_zoo import CASES, relative_error
 
@@ -21,7 +21,7 @@ def _job(model, x, y, params=None):
 
 
 def _falls_back_and_auto_is_exact(model, x, y, *, params=None, match="", loss_fn=F.cross_entropy):
-    with pytest.raises(EngineFallback, match=match):
+    with pytest.raises(CannotScoreExactly, match=match):
         gradsign_fast.score(model, x, y, loss_fn, engine="batched", params=params, dropout=False)
     job_notes = []
     import logging
@@ -54,7 +54,7 @@ def _data(n=4, shape=(3, 6, 6), classes=3, dtype=torch.float64):
 
 def test_multihead_attention_out_proj_falls_back():
     case = CASES["attention"](torch.float64)
-    with pytest.raises(EngineFallback, match="out_proj.weight"):
+    with pytest.raises(CannotScoreExactly, match="out_proj.weight"):
         gradsign_fast.score(case.model, case.inputs, case.targets, engine="batched", dropout=False)
     notes = _falls_back_and_auto_is_exact(case.model, case.inputs, case.targets, match="out_proj")
     assert any("out_proj" in note for note in notes)
@@ -165,7 +165,7 @@ class ModifiesInputAfterCall(nn.Module):
 def test_input_modified_in_place_after_the_call_is_detected():
     torch.manual_seed(0)
     x, y = torch.randn(4, 5, dtype=torch.float64), torch.tensor([0, 1, 2, 0])
-    with pytest.raises(EngineFallback, match="modified in place"):
+    with pytest.raises(CannotScoreExactly, match="modified in place"):
         gradsign_fast.score(ModifiesInputAfterCall().double(), x, y, engine="batched")
 
 
@@ -188,7 +188,7 @@ def test_active_dropout_runs_batched_and_mixing_is_still_detected(caplog):
         gradsign_fast.score(model, x, y)  # dropout active: random, but batched must not fall back
     assert not caplog.records
     assert _batched_equals_loop_without_dropout(model, x, y)
-    with pytest.raises(EngineFallback, match="mixes samples"):
+    with pytest.raises(CannotScoreExactly, match="mixes samples"):
         gradsign_fast.score(WithDropout(mix=True).double(), x, y, engine="batched")
 
 

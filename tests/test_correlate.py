@@ -78,3 +78,15 @@ def test_scatter_plot_writes_a_png(tmp_path):
     accs = dict(zip(ARCHS, [80, 85, 93, 10, 70, 82]))
     out = scatter_plot(scores, accs, tmp_path / "plots" / "fig2.png", title="test")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 1000
+
+
+def test_table_values_can_be_required_finite_or_positive(tmp_path):
+    path = write_table(tmp_path / "t.csv", [(ARCHS[0], "cifar10", 90), (ARCHS[1], "cifar10", "nan"),
+                                            (ARCHS[2], "cifar100", -3)])
+    assert load_table(path, "acc", where={"dataset": "cifar100"}, require="finite") == {ARCHS[2]: -3.0}
+    with pytest.raises(ValueError, match=rf"data row 1 \(arch .*\): acc='nan'; expected a finite number"):
+        load_table(path, "acc", where={"dataset": "cifar10"}, require="finite")
+    with pytest.raises(ValueError, match=r"data row 2 .*acc='-3'; expected a finite number > 0"):
+        load_table(path, "acc", where={"dataset": "cifar100"}, require="positive")
+    with pytest.raises(ValueError, match="require must be one of"):
+        load_table(path, "acc", require="sane")

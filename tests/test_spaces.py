@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import collections
 import random
+import sys
 
 import pytest
 from shared_data import shared_file
 from torch import nn
 
 from gradsign_fast.nas import EDGES, NB201Network, parse_arch, resolve_space, sample_arch_strings
-from gradsign_fast.nas.spaces import index_maps, mutate_nb201
+from gradsign_fast.nas.spaces import index_maps, load_factory, mutate_nb201
 
 USER_SPACE = '''
 from torch import nn
@@ -112,3 +113,37 @@ def test_benchmark_index_and_string_from_a_table():
     assert len(from_index) == 15625 and len(to_index) == 15625
     arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
     assert to_index[arch] == 1 and from_index[1] == arch  # row 1 of the benchmark
+
+
+def _local_factory_module(tmp_path, monkeypatch, name):
+    """A factory module `name`.py in a fresh current directory (not otherwise on sys.path)."""
+    source = "from torch import nn\n\ndef build(arch='1'):\n    return nn.Linear(2, int(arch))\n"
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    for entry in ("", "."):  # as when run as a console script: the cwd is not on sys.path
+        while entry in sys.path:
+            monkeypatch.setattr(sys, "path", [p for p in sys.path if p != entry])
+
+
+@pytest.mark.parametrize("spec, error", [("my_local_mod:build", None), ("my_local_mod:missing", "no attribute"),
+                                         ("my_local_mod_absent:build", "cannot import")])
+def test_load_factory_leaves_sys_path_as_it_was(tmp_path, monkeypatch, spec, error):
+    _local_factory_module(tmp_path, monkeypatch, "my_local_mod")
+    monkeypatch.delitem(sys.modules, "my_local_mod_absent", raising=False)
+    before = list(sys.path)
+    if error is None:
+        factory, module = load_factory(spec)
+        assert factory("3").out_features == 3 and module.__file__ == str(tmp_path / "my_local_mod.py")
+    else:
+        with pytest.raises(ValueError, match=error):
+            load_factory(spec)
+    assert sys.path == before
+
+
+def test_load_factory_keeps_a_cwd_entry_that_was_already_there(tmp_path, monkeypatch):
+    _local_factory_module(tmp_path, monkeypatch, "my_local_mod")
+    monkeypatch.setattr(sys, "path", ["", *sys.path])
+    before = list(sys.path)
+    load_factory("my_local_mod:build")
+    assert sys.path == before

@@ -13,8 +13,7 @@ import importlib
 from ..semantics import ScoringJob
 from ..sums import SignSums
 
-class EngineFallback(RuntimeError):
-    """Raised by an engine that finds, mid-run, that it cannot give the exact answer for a model."""
+from ..errors import CannotScoreExactly  # noqa: F401  (engines raise it; re-exported for them)
 
 
 ENGINE_MODULES = {"loop": "loop", "functorch": "functorch", "batched": "batched"}

@@ -1,7 +1,9 @@
 """The batched engine: one batched forward and backward with per-sample semantics -> SignSums.
 
     1. BatchNorms that use batch statistics normalize each sample alone (per_sample_batchnorm.py);
-       sample 0 forwarded alone checks that the model treats samples separately (separability.py).
+       the batch tracker follows the samples through every aten op of the forward and refuses any op
+       that mixes them, and sample 0 forwarded alone catches a forward that uses the batch size
+       (separability.py).
     2. One batched forward records every call of the scored Conv2d / Linear modules (capture.py);
        the loss is the sum of the per-sample losses (batched_loss.py).
     3. One backward to the captured outputs gives D = dL/dz per call, and never forms weight gradients;
@@ -11,7 +13,7 @@
        otherwise G_i = D_i U_i^T by chunks of samples, reduced to signs at once     (conv_rule.py)
        through SignAccumulator (the compiled backends when built), or on CUDA the fused Triton kernel
        (ops/triton_conv_signs.py: no G_i in memory).
-Where it cannot guarantee the loop's exact answer it says so up front (applies) or raises EngineFallback.
+Where it cannot guarantee the loop's exact answer it says so up front (applies) or raises CannotScoreExactly.
 GRADSIGN_BATCHED_VERIFY=1 also compares sum_i G_i with autograd's batched weight gradient.
 """
 
@@ -24,14 +26,14 @@ from torch import nn
 
 from ..semantics import ScoringJob, per_sample_mode
 from ..sums import SignSums
-from . import EngineFallback
+from ..errors import CannotScoreExactly
 from .batched_loss import summed_per_sample_loss
 from .capture import Call, CallRecorder, unsupported_module
 from .conv_rule import accumulate_weight_signs, per_sample_bias_grads
 from .graph_check import check_captured_uses
 from .linear_rule import factorized_sign_counts
 from .per_sample_batchnorm import per_sample_batchnorm, unsupported_batchnorm
-from .separability import SeparabilityProbe
+from .separability import SeparabilityProbe, check_tracked, tracked
 from .weight_sums import WeightSignSums
 
 Roles = dict[str, list[tuple[nn.Module, str]]]
@@ -61,7 +63,7 @@ def _roles(model: nn.Module, trainable: dict[str, torch.Tensor]) -> Roles:
 
 def applies(job: ScoringJob) -> tuple[bool, str]:
     """(True, '') if the batched engine can score `job` exactly as far as can be told before running
-    it, else (False, why). Runtime checks may still raise EngineFallback."""
+    it, else (False, why). Runtime checks may still raise CannotScoreExactly."""
     if isinstance(job.model, torch.jit.ScriptModule):
         return False, "TorchScript modules cannot be instrumented"
     if torch.is_autocast_enabled(job.device.type):
@@ -84,7 +86,7 @@ def applies(job: ScoringJob) -> tuple[bool, str]:
 def column_sign_sums(job: ScoringJob) -> SignSums:
     ok, why = applies(job)
     if not ok:
-        raise EngineFallback(why)
+        raise CannotScoreExactly(why)
     sums = WeightSignSums(job)
     trainable = sums.trainable()
     if not trainable:
@@ -94,10 +96,12 @@ def column_sign_sums(job: ScoringJob) -> SignSums:
     verify = os.environ.get("GRADSIGN_BATCHED_VERIFY", "0") == "1"
     with per_sample_mode(job.model, dropout=job.dropout), per_sample_batchnorm(job.model), torch.enable_grad():
         probe = SeparabilityProbe(job, modules)
-        with CallRecorder(modules) as recorder:
+        with CallRecorder(modules) as recorder, tracked(job) as tracker:
             output = job.model(*job.inputs)
+        calls = recorder.all_calls()
+        check_tracked(tracker, calls, output)
+        del tracker
         loss = summed_per_sample_loss(job, output)
-    calls = recorder.all_calls()
     _check_batch_rows(calls, job.n)
     probe.check(output, recorder)
     del output, probe
@@ -126,9 +130,9 @@ def _reduce_all(job, sums, roles, live, d_of, batch_grads, verify) -> None:
 def _check_batch_rows(calls: list[Call], n: int) -> None:
     for call in calls:
         if call.modified_since():
-            raise EngineFallback(f"the input of a {type(call.module).__name__} call was modified in place after the call")
+            raise CannotScoreExactly(f"the input of a {type(call.module).__name__} call was modified in place after the call")
         if call.x.dim() < 2 or call.x.shape[0] != n or call.z_shape[0] != n:
-            raise EngineFallback(
+            raise CannotScoreExactly(
                 f"a {type(call.module).__name__} call sees input {tuple(call.x.shape)}: dim 0 is not the batch of {n}"
             )
 
@@ -170,7 +174,7 @@ def _fused_counts(job, acc, calls, grads) -> bool:
 
 
 def _verify(key: str, total: torch.Tensor | None, reference: torch.Tensor | None) -> None:
-    """Raises EngineFallback if sum_i g_i from the captures differs from autograd's batch gradient."""
+    """Raises CannotScoreExactly if sum_i g_i from the captures differs from autograd's batch gradient."""
     if total is None or reference is None:
         return
     rtol = {torch.float64: 1e-8, torch.float32: 1e-3}.get(reference.dtype, 5e-2)
@@ -179,4 +183,4 @@ def _verify(key: str, total: torch.Tensor | None, reference: torch.Tensor | None
         return  # NaN / inf columns: nothing to compare
     scale = float(reference.abs().max()) if reference.numel() else 0.0
     if float((total - reference).abs().max()) > rtol * scale + 1e-30:
-        raise EngineFallback(f"{key}: the captured calls do not reproduce autograd's batch gradient")
+        raise CannotScoreExactly(f"{key}: the captured calls do not reproduce autograd's batch gradient")

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from torch.utils import _pytree as pytree
 
 from ..semantics import ScoringJob
-from . import EngineFallback
+from ..errors import CannotScoreExactly
 
 _CE_KEYWORDS = {"weight", "ignore_index", "reduction", "label_smoothing"}
 
@@ -68,7 +68,7 @@ def _split_rows(output: Any, n: int) -> list[Any]:
     for leaf in leaves:
         if isinstance(leaf, torch.Tensor):
             if leaf.dim() == 0 or leaf.shape[0] != n:
-                raise EngineFallback(f"the model output has a tensor of shape {tuple(leaf.shape)} without the batch dim")
+                raise CannotScoreExactly(f"the model output has a tensor of shape {tuple(leaf.shape)} without the batch dim")
             columns.append(leaf.split(1))
         else:
             columns.append([leaf] * n)

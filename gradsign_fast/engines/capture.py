@@ -20,7 +20,7 @@ from torch.autograd.graph import GradientEdge, Node, get_gradient_edge
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.utils import parametrize
 
-from . import EngineFallback
+from ..errors import CannotScoreExactly
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -106,12 +106,12 @@ class CallRecorder:
         def forward(*args: Any, **kwargs: Any) -> Any:
             x = args[0] if args else kwargs.get("input")
             if module.weight is not weight or module.bias is not bias:
-                raise EngineFallback(f"{type(module).__name__}'s weight was replaced during the forward")
+                raise CannotScoreExactly(f"{type(module).__name__}'s weight was replaced during the forward")
             z = original(*args, **kwargs)
             if not isinstance(x, torch.Tensor) or not isinstance(z, torch.Tensor):
-                raise EngineFallback(f"{type(module).__name__} was called with a non-tensor input")
+                raise CannotScoreExactly(f"{type(module).__name__} was called with a non-tensor input")
             if not (x.dtype == weight.dtype == z.dtype):
-                raise EngineFallback(
+                raise CannotScoreExactly(
                     f"{type(module).__name__} computed in {z.dtype} from {x.dtype} input and {weight.dtype} "
                     "weight (autocast or mixed precision); per-sample factors would not match the loop"
                 )

@@ -18,25 +18,20 @@ Two ways to form it, chosen per Parameter (both exact in the sense of the loop's
 
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import EngineFallback
+from ..errors import CannotScoreExactly
+from ..options import memory_budget_bytes
 from .capture import Call
 
-DEFAULT_BUDGET_MB = 1024.0  # as engines/weight_sums.py: GRADSIGN_MEMORY_BUDGET_MB
 _GROUPED_CHUNK_BYTES = 8 << 20  # "grouped": one chunk of G, reduced to signs while still in cache
 _FACTOR_CHUNK_BYTES = 1 << 20  # "bmm": one chunk of U
 _TILE_ELEMENTS = 1 << 18  # "bmm": one tile of G (1 MB in float32)
 _BMM_MAX_POSITIONS = 64  # "bmm" for convs with at most this many output positions per sample
-
-
-def memory_budget_bytes() -> int:
-    return int(float(os.environ.get("GRADSIGN_MEMORY_BUDGET_MB", DEFAULT_BUDGET_MB)) * 2**20)
 
 
 def unfold_input(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -69,11 +64,11 @@ def factors(call: Call, d: torch.Tensor, start: int, stop: int) -> tuple[torch.T
         return d[start:stop].reshape(c, 1, -1, module.out_features).transpose(2, 3), u
     g = module.groups
     if call.x.dim() != 4:
-        raise EngineFallback(f"Conv2d call with input {tuple(call.x.shape)}")
+        raise CannotScoreExactly(f"Conv2d call with input {tuple(call.x.shape)}")
     u = unfold_input(module, call.x[start:stop])
     d = d[start:stop].reshape(c, g, module.out_channels // g, -1)
     if d.shape[-1] != u.shape[-1]:
-        raise EngineFallback(f"Conv2d call with input {tuple(call.x.shape)}: positions do not match its output")
+        raise CannotScoreExactly(f"Conv2d call with input {tuple(call.x.shape)}: positions do not match its output")
     return d, u.reshape(c, g, u.shape[1] // g, -1)
 
 
@@ -82,7 +77,7 @@ def _conv_weight_grads(call: Call, d: torch.Tensor, start: int, stop: int) -> to
     conv, c = call.module, stop - start
     x = call.x[start:stop]
     if x.dim() != 4:
-        raise EngineFallback(f"Conv2d call with input {tuple(call.x.shape)}")
+        raise CannotScoreExactly(f"Conv2d call with input {tuple(call.x.shape)}")
     if conv.padding_mode == "zeros" and not isinstance(conv.padding, str):
         padding = list(conv.padding)
     else:  # 'same' / 'valid' or reflect / replicate / circular: pad as Conv2d._conv_forward does

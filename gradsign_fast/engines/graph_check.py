@@ -5,7 +5,9 @@ If each such edge lies inside a captured call of a Conv2d / Linear (between the 
 its input x), then dL/dp = sum over those calls of D U^T, per sample as in the batch, and the
 per-layer rules are exact. An edge outside every captured call (nn.MultiheadAttention's
 F.linear(x, out_proj.weight), a weight reused by a Conv1d, a custom functional use) means the captures
-do not explain p's gradient: the engine raises EngineFallback. One walk over the graph, no arithmetic.
+do not explain p's gradient: the engine raises CannotScoreExactly. So does a custom autograd.Function
+anywhere in the graph (its backward, e.g. a straight-through estimator or a backward hook, is code no
+forward check sees). One walk over the graph, no arithmetic.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from collections import Counter
 from typing import Iterable
 
 import torch
+from torch.autograd.function import BackwardCFunction
 from torch.autograd.graph import Node
 
-from . import EngineFallback
+from ..errors import CannotScoreExactly
 from .capture import Call
 
 _LOCAL_LIMIT = 16  # nodes one Conv2d / Linear call creates: pad / view / t / addmm / conv (a handful)
@@ -48,17 +51,21 @@ def _edge_counts(start: Node, stop: Node | None, targets: set[int], limit: int |
             seen[id(nxt)] = nxt
             stack.append(nxt)
             if limit is not None and len(seen) > limit:
-                raise EngineFallback("a captured Conv2d / Linear call created an unexpectedly deep autograd graph")
+                raise CannotScoreExactly("a captured Conv2d / Linear call created an unexpectedly deep autograd graph")
     return counts, seen
 
 
 def check_captured_uses(loss: torch.Tensor, calls: Iterable[Call], params: dict[str, torch.Tensor]) -> list[Call]:
-    """Raises EngineFallback unless every graph edge from `loss` into a Parameter of `params` (name ->
+    """Raises CannotScoreExactly unless every graph edge from `loss` into a Parameter of `params` (name ->
     Parameter) lies inside one of `calls`; returns the calls whose output reaches the loss."""
     if loss.grad_fn is None:
         return []
     targets = {id(p) for p in params.values()}
     total, reachable = _edge_counts(loss.grad_fn, None, targets, None)
+    custom = next((n for n in reachable.values() if isinstance(n, BackwardCFunction)), None)
+    if custom is not None:
+        raise CannotScoreExactly(f"the loss graph holds a custom autograd.Function ({type(custom).__name__}): its "
+                                 "backward is arbitrary code that may mix the samples' gradients")
     captured: Counter = Counter()
     live = []
     for call in calls:
@@ -69,7 +76,7 @@ def check_captured_uses(loss: torch.Tensor, calls: Iterable[Call], params: dict[
         live.append(call)
     for name, p in params.items():
         if total[id(p)] != captured[id(p)]:
-            raise EngineFallback(
+            raise CannotScoreExactly(
                 f"{name} is used outside the forward of its nn.Conv2d / nn.Linear module "
                 f"({total[id(p)] - captured[id(p)]} uncaptured use(s), e.g. F.linear(x, module.weight) as in "
                 "nn.MultiheadAttention); the captured calls do not explain its gradient"

@@ -8,7 +8,7 @@ which is F.instance_norm(x, weight=bn.weight, bias=bn.bias, eps=bn.eps): the loo
 about 2x faster on CPU, but rounds differently, which matters where the gradient is mathematically
 zero (resnet18's 2x2 maps moved the float32 score by 1.7e-3): not used. Running statistics are never
 read or updated. A BatchNorm on (n, C) inputs (one value per channel per sample) cannot be scored by
-the loop either: api._probe rejects it before any engine runs; here it raises EngineFallback.
+the loop either: api._probe rejects it before any engine runs; here it raises CannotScoreExactly.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..semantics import uses_batch_statistics
-from . import EngineFallback
+from ..errors import CannotScoreExactly
 
 
 def batch_statistics_modules(model: nn.Module) -> list[nn.Module]:
@@ -42,7 +42,7 @@ def _per_sample_forward(bn: _BatchNorm) -> Callable[[torch.Tensor], torch.Tensor
     def forward(x: torch.Tensor) -> torch.Tensor:
         """x: (n, C, *spatial) with at least one spatial dim -> same shape, each sample normalized alone."""
         if x.dim() < 3:
-            raise EngineFallback(
+            raise CannotScoreExactly(
                 f"{type(bn).__name__} sees input of shape {tuple(x.shape)}: one value per channel per sample"
             )
         return F.instance_norm(x, None, None, bn.weight, bn.bias, True, 0.0, bn.eps)

@@ -8,11 +8,10 @@ scored weight, so a Parameter scored by two modules appears (and counts) twice.
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from ..ops import SignAccumulator
+from ..options import memory_budget_bytes
 from ..semantics import ScoringJob
 from ..sums import SignSums
 
@@ -48,6 +47,6 @@ class WeightSignSums:
         """Samples per chunk: the job's chunk_size, else what fits GRADSIGN_MEMORY_BUDGET_MB (1024)."""
         if self.job.chunk_size:
             return min(self.job.chunk_size, self.job.n)
-        budget = int(float(os.environ.get("GRADSIGN_MEMORY_BUDGET_MB", "1024")) * 2**20)
+        budget = memory_budget_bytes()
         per_sample = sum(p.numel() * p.element_size() for p in self.trainable().values()) * bytes_per_weight_per_sample
         return max(1, min(self.job.n, budget // max(per_sample, 1)))

@@ -22,6 +22,11 @@ from .results import ResultsFile
 
 # Config fields that do not change the score: records differing only there are the same experiment.
 _RUNTIME_FIELDS = ("device", "engine", "backend")
+# load_table(require=...): what each requirement accepts, and how an error says it.
+REQUIREMENTS = {
+    "finite": (math.isfinite, "a finite number"),
+    "positive": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+}
 
 
 def _arch_column(fieldnames: list[str], path: Path, arch_column: str | None) -> str:
@@ -42,13 +47,18 @@ def table_columns(csv_path: str | Path) -> list[str]:
 
 
 def load_table(csv_path: str | Path, column: str, *, where: Mapping[str, str] | None = None,
-               arch_column: str | None = None, skip_empty: bool = False) -> dict[str, float]:
+               arch_column: str | None = None, skip_empty: bool = False,
+               require: str | None = None) -> dict[str, float]:
     """arch -> float(row[column]) for the rows matching every where[col] == value (as strings).
 
     An arch listed twice with the same value is kept once; with different values it raises
     (filter the rows with `where`). Non-numeric cells raise with the row number; empty cells too,
     unless skip_empty (then the arch is left out, e.g. a proxy NASLib did not compute there).
+    require "finite" (no nan/inf) or "positive" (finite and > 0; e.g. a training cost): a value
+    that is not raises, naming the row, the arch, the column and the value.
     """
+    if require is not None and require not in REQUIREMENTS:
+        raise ValueError(f"require must be one of {sorted(REQUIREMENTS)} or None, got {require!r}")
     path = Path(csv_path)
     if not path.is_file():
         raise FileNotFoundError(f"no accuracy table at {path}")
@@ -67,11 +77,8 @@ def load_table(csv_path: str | Path, column: str, *, where: Mapping[str, str] | 
                 continue
             if skip_empty and not row[column].strip():
                 continue
-            try:
-                value = float(row[column])
-            except (TypeError, ValueError):
-                raise ValueError(f"{path}, data row {row_no}: {column}={row[column]!r} is not a number") from None
             arch = row[arch_col]
+            value = _cell_value(row[column], require, f"{path}, data row {row_no} (arch {arch}): {column}")
             if arch in out and out[arch] != value:
                 raise ValueError(f"{path}: arch {arch} appears more than once with different {column} "
                                  f"({out[arch]} and {value}); select rows with where, e.g. dataset=cifar10")
@@ -79,6 +86,19 @@ def load_table(csv_path: str | Path, column: str, *, where: Mapping[str, str] | 
     if not out:
         raise ValueError(f"{path}: no rows match {where}")
     return out
+
+
+def _cell_value(cell: str, require: str | None, where: str) -> float:
+    """float(cell), checked against REQUIREMENTS[require]; `where` starts the error message."""
+    try:
+        value = float(cell)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}={cell!r} is not a number") from None
+    if require is not None:
+        accepts, wanted = REQUIREMENTS[require]
+        if not accepts(value):
+            raise ValueError(f"{where}={cell!r}; expected {wanted}")
+    return value
 
 
 def _experiment(config: Mapping[str, Any]) -> tuple:

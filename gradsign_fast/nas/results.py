@@ -1,9 +1,15 @@
 """An append-only JSONL results file that survives SIGKILL at any point and several writers at once.
 
 Each record is one JSON object on one line, appended with a single O_APPEND write under an exclusive
-fcntl lock and fsync'ed. A writer killed mid-write can leave a torn last line (no trailing newline):
-it is detected and cut off, under the lock, before the next append, and readers skip it, so finished
-records are never lost or duplicated and a resumed sweep redoes only what was not finished.
+fcntl lock and fsync'ed. A writer killed mid-write can leave a torn last line: a last line that does
+not parse as a JSON object. It is cut off, under the lock, before the next append, and readers skip
+it, so finished records are never lost or duplicated and a resumed sweep redoes only what was not
+finished. A last line that parses but lacks its newline (a file rewritten with "\\n".join) is a
+complete record: readers return it and the next append first adds the newline.
+
+The file is opened for writing only to write (an append, or a repair that has something to fix), so
+a read-only file can be read and resumed. An OSError while writing (a full disk, a read-only file) is
+re-raised with the same errno and a message naming the file; a failed append leaves no partial line.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from typing import Any, Callable, Iterator
 
 log = logging.getLogger("gradsign_fast")
 
+Match = Callable[[dict[str, Any]], bool]
+_MAX_INDEXES = 8  # (key_field, match) pairs whose key index a ResultsFile keeps
+
 
 class ResultsFile:
     """records(), done_keys() and append(record) on a JSONL file at `path` (created on first append)."""
@@ -25,71 +34,62 @@ class ResultsFile:
     def __init__(self, path: str | os.PathLike, *, fsync: bool = True):
         self.path = Path(path)
         self.fsync = fsync
+        self._indexes: dict[tuple[str, Match | None], KeyIndex] = {}
 
     def append(self, record: dict[str, Any]) -> None:
         """Appends one record atomically with respect to other writers and to a crash of this one."""
-        line = json.dumps(record, sort_keys=True, allow_nan=True, separators=(",", ":"))
-        if "\n" in line:
-            raise ValueError("a record must serialize to one line")
-        data = (line + "\n").encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._locked(os.O_RDWR | os.O_APPEND | os.O_CREAT) as fd:
-            _cut_torn_tail(fd)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if self.fsync:
-                os.fsync(fd)
+        data = _serialize(record)
+        with self._writing("append to") as fd:
+            _fix_tail(fd, self.path)
+            self._write(fd, data)
 
-    def append_if_absent(self, record: dict[str, Any], key_field: str = "key", *,
-                         match: Callable[[dict[str, Any]], bool] | None = None) -> bool:
+    def append_if_absent(self, record: dict[str, Any], key_field: str = "key", *, match: Match | None = None) -> bool:
         """Appends `record` unless a record with the same `key_field` value (and, if given, for which
         match(r) is true) is already in the file; checked and written under one exclusive lock, so two
-        writers of the same key (a retried task and its first attempt) record it once. True if written."""
-        line = json.dumps(record, sort_keys=True, allow_nan=True, separators=(",", ":"))
-        if "\n" in line:
-            raise ValueError("a record must serialize to one line")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._locked(os.O_RDWR | os.O_APPEND | os.O_CREAT) as fd:
-            _cut_torn_tail(fd)
-            if _holds_key(_read_all(fd), key_field, record[key_field], match):
+        writers of the same key (a retried task and its first attempt) record it once. True if written.
+
+        The check reads only what was appended since this object's last look (see KeyIndex), so a
+        sweep appending to a long file does not re-read it each time. Keys compare by their JSON text."""
+        data = _serialize(record)
+        with self._writing("append to") as fd:
+            _fix_tail(fd, self.path)
+            index = self._index(key_field, match)
+            index.refresh(fd)
+            if record[key_field] in index:
                 return False
-            view = memoryview((line + "\n").encode())
-            while view:
-                view = view[os.write(fd, view) :]
-            if self.fsync:
-                os.fsync(fd)
+            self._write(fd, data)
         return True
 
-    def contains(self, value: Any, key_field: str = "key", *,
-                 match: Callable[[dict[str, Any]], bool] | None = None) -> bool:
+    def contains(self, value: Any, key_field: str = "key", *, match: Match | None = None) -> bool:
         """Whether a complete record has `key_field` == value (and match(record), if given)."""
         if not self.path.exists():
             return False
         with self._locked(os.O_RDONLY, shared=True) as fd:
-            raw = _read_all(fd)
-        return _holds_key(raw[: raw.rfind(b"\n") + 1], key_field, value, match)
+            index = self._index(key_field, match)
+            index.refresh(fd)
+            return value in index
 
     def records(self) -> list[dict[str, Any]]:
         """Every complete record in file order; a torn or corrupt line is skipped with a warning."""
         if not self.path.exists():
             return []
         with self._locked(os.O_RDONLY, shared=True) as fd:
-            raw = _read_all(fd)
+            raw = _read_range(fd, 0, os.fstat(fd).st_size)
         lines = raw.split(b"\n")
-        if lines and lines[-1] == b"":
-            lines.pop()
-        elif lines:
-            log.warning("%s: ignoring a torn last line (%d bytes) left by an interrupted writer", self.path, len(lines[-1]))
-            lines.pop()
+        last = lines.pop()  # b"" when the file ends with a newline
         out = []
         for number, line in enumerate(lines, 1):
-            try:
-                record = json.loads(line)
-            except ValueError:
+            record = _parse_object(line)
+            if record is None:
                 log.warning("%s:%d: skipping a corrupt line", self.path, number)
-                continue
-            if isinstance(record, dict):
+            else:
+                out.append(record)
+        if last:
+            record = _parse_object(last)
+            if record is None:
+                log.warning("%s: ignoring a torn last line (%d bytes) left by an interrupted writer",
+                            self.path, len(last))
+            else:
                 out.append(record)
         return out
 
@@ -98,11 +98,59 @@ class ResultsFile:
         return {r[field] for r in self.records() if field in r}
 
     def repair(self) -> int:
-        """Cuts a torn last line off the file; returns how many bytes were removed."""
+        """Cuts a torn last line off the file (or adds the newline a complete last line lacks); returns
+        how many bytes were removed. Opens the file for writing only if its tail needs a fix."""
         if not self.path.exists():
             return 0
-        with self._locked(os.O_RDWR) as fd:
-            return _cut_torn_tail(fd)
+        with self._locked(os.O_RDONLY, shared=True) as fd:
+            if _ends_cleanly(fd):
+                return 0
+        with self._writing("repair", create=False) as fd:
+            removed = _fix_tail(fd, self.path)
+            if self.fsync:
+                os.fsync(fd)
+            return removed
+
+    def _index(self, key_field: str, match: Match | None) -> "KeyIndex":
+        """This object's KeyIndex for (key_field, match); the oldest is dropped beyond _MAX_INDEXES
+        (an unhashable match gets a fresh index each time)."""
+        slot = (key_field, match)
+        try:
+            known = slot in self._indexes
+        except TypeError:
+            return KeyIndex(key_field, match)
+        if not known:
+            if len(self._indexes) >= _MAX_INDEXES:
+                self._indexes.pop(next(iter(self._indexes)))
+            self._indexes[slot] = KeyIndex(key_field, match)
+        return self._indexes[slot]
+
+    def _write(self, fd: int, data: bytes) -> None:
+        """Writes `data` at the end and fsyncs; on failure cuts what was written (no partial line), re-raises."""
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.fsync:
+                os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):  # e.g. a device, which cannot be truncated
+                os.ftruncate(fd, size)
+            raise
+
+    @contextlib.contextmanager
+    def _writing(self, action: str, *, create: bool = True) -> Iterator[int]:
+        """An O_APPEND descriptor under the exclusive lock; an OSError on the way (opening, a full disk,
+        a read-only file) is re-raised with its errno as 'cannot <action> <path>: <what happened>'."""
+        try:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._locked(os.O_RDWR | os.O_APPEND | (os.O_CREAT if create else 0)) as fd:
+                yield fd
+        except OSError as exc:
+            text = f"cannot {action} {self.path}: {exc.strerror or exc}"
+            raise (OSError(exc.errno, text) if exc.errno is not None else OSError(text)) from exc
 
     @contextlib.contextmanager
     def _locked(self, flags: int, *, shared: bool = False) -> Iterator[int]:
@@ -114,47 +162,118 @@ class ResultsFile:
             os.close(fd)  # closing releases the lock
 
 
-def _read_all(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
-    return os.pread(fd, size, 0) if size else b""
+class KeyIndex:
+    """The `key_field` values of a file's records for which match(record) holds (all with a key_field,
+    if match is None), kept current by reading only the bytes appended since the last refresh().
 
+    A file that shrank, was replaced (another inode) or whose bytes before the read offset changed is
+    read again from the start. A complete last line without its newline is counted but read again.
+    """
 
-def _holds_key(raw: bytes, key_field: str, value: Any, match: Callable[[dict[str, Any]], bool] | None) -> bool:
-    """Whether a line of `raw` (complete lines) is a record with r[key_field] == value and match(r).
+    MARK = 64  # bytes before the offset compared on each refresh, to notice a rewrite in place
 
-    A byte search for the field as append() serializes it picks the candidate lines; only those are parsed."""
-    needle = (json.dumps(key_field) + ":" + json.dumps(value, sort_keys=True, separators=(",", ":"))).encode()
-    at = raw.find(needle)
-    while at >= 0:
-        start = raw.rfind(b"\n", 0, at) + 1
-        end = raw.find(b"\n", at)
-        end = len(raw) if end < 0 else end
-        try:
-            record = json.loads(raw[start:end])
-        except ValueError:
-            record = None
-        if isinstance(record, dict) and record.get(key_field) == value and (match is None or match(record)):
+    def __init__(self, key_field: str, match: Match | None):
+        self.key_field, self.match = key_field, match
+        self.values: set[str] = set()
+        self.tail_values: set[str] = set()  # from an unterminated last line, recomputed each refresh
+        self.offset, self.identity, self.mark = 0, None, b""
+
+    def __contains__(self, value: Any) -> bool:
+        token = _token(value)
+        return token in self.values or token in self.tail_values
+
+    def refresh(self, fd: int) -> None:
+        """Reads what was appended since the last refresh; the caller holds the file's lock."""
+        st = os.fstat(fd)
+        if self._stale(fd, st):
+            self.values.clear()
+            self.offset, self.identity, self.mark = 0, (st.st_dev, st.st_ino), b""
+        self.tail_values = set()
+        if st.st_size == self.offset:
+            return
+        data = _read_range(fd, self.offset, st.st_size)
+        end = data.rfind(b"\n") + 1
+        for line in data[:end].split(b"\n"):
+            self._add(line, self.values)
+        self._add(data[end:], self.tail_values)
+        if end:
+            self.offset += end
+            self.mark = _read_range(fd, max(0, self.offset - self.MARK), self.offset)
+
+    def _stale(self, fd: int, st: os.stat_result) -> bool:
+        if (st.st_dev, st.st_ino) != self.identity or st.st_size < self.offset:
             return True
-        at = raw.find(needle, end)
-    return False
+        return bool(self.mark) and _read_range(fd, self.offset - len(self.mark), self.offset) != self.mark
+
+    def _add(self, line: bytes, into: set[str]) -> None:
+        record = _parse_object(line) if line else None
+        if record is not None and self.key_field in record and (self.match is None or self.match(record)):
+            into.add(_token(record[self.key_field]))
 
 
-def _cut_torn_tail(fd: int) -> int:
-    """Truncates everything after the last newline (a record a killed writer did not finish)."""
+def _serialize(record: dict[str, Any]) -> bytes:
+    line = json.dumps(record, sort_keys=True, allow_nan=True, separators=(",", ":"))
+    if "\n" in line:
+        raise ValueError("a record must serialize to one line")
+    return (line + "\n").encode()
+
+
+def _token(value: Any) -> str:
+    """A key value as canonical JSON text (hashable, whatever JSON value it is)."""
+    return json.dumps(value, sort_keys=True, allow_nan=True, separators=(",", ":"))
+
+
+def _parse_object(line: bytes) -> dict[str, Any] | None:
+    """The JSON object on `line`, or None if it is not one (torn, corrupt, or another JSON value)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _read_range(fd: int, start: int, end: int) -> bytes:
+    """Bytes start..end of the file (os.pread until done or end of file)."""
+    chunks = []
+    while start < end:
+        chunk = os.pread(fd, end - start, start)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        start += len(chunk)
+    return b"".join(chunks)
+
+
+def _ends_cleanly(fd: int) -> bool:
+    """Whether the file is empty or ends with a newline (then its tail needs no fix)."""
     size = os.fstat(fd).st_size
-    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-        return 0
+    return size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+
+
+def _last_line_start(fd: int, size: int) -> int:
+    """The offset just after the last newline of the file's first `size` bytes (0 if none)."""
     end = size
     while end > 0:
         start = max(0, end - 65536)
-        block = os.pread(fd, end - start, start)
-        cut = block.rfind(b"\n")
+        cut = os.pread(fd, end - start, start).rfind(b"\n")
         if cut >= 0:
-            keep = start + cut + 1
-            break
+            return start + cut + 1
         end = start
-    else:
-        keep = 0
-    os.ftruncate(fd, keep)
-    log.warning("repaired a torn last line: removed %d bytes", size - keep)
-    return size - keep
+    return 0
+
+
+def _fix_tail(fd: int, path: Path) -> int:
+    """Makes the file end with a newline, under the exclusive lock of an O_APPEND descriptor: a last
+    line that parses as a JSON object gets its newline; any other (a record a killed writer did not
+    finish) is truncated. Returns how many bytes were removed."""
+    if _ends_cleanly(fd):
+        return 0
+    size = os.fstat(fd).st_size
+    start = _last_line_start(fd, size)
+    if _parse_object(_read_range(fd, start, size)) is not None:
+        os.write(fd, b"\n")
+        log.info("%s: added the newline missing after the last record", path)
+        return 0
+    os.ftruncate(fd, start)
+    log.warning("%s: repaired a torn last line: removed %d bytes", path, size - start)
+    return size - start

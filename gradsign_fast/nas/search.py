@@ -18,11 +18,15 @@ would tell), and reports that arch's other columns (e.g. final test accuracy).
 Search spaces: the table's archs. When they are not the whole space (e.g. the archs a sweep scored),
 mutation picks uniformly among the table's archs nearest to the parent (fewest edges changed, >= 1);
 over a complete NB201 table that is exactly the usual one-edge mutation (uniform over 24 neighbours).
+
+Every run ends: accuracies must be finite, costs finite and > 0, the budget finite and > 0, and it
+may buy at most MAX_TRAININGS trainings of the cheapest arch; anything else raises ValueError.
 """
 
 from __future__ import annotations
 
 import collections
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -31,6 +35,7 @@ from .nb201_arch import NUM_ARCHS, parse_arch
 from .spaces import mutate_nb201
 
 METHODS = ("RS", "G-RS", "REA", "G-REA")
+MAX_TRAININGS = 1_000_000  # per run: a bigger budget is a mistake (or a run that would take forever)
 
 
 @dataclass
@@ -40,13 +45,26 @@ class Benchmark:
     accs: Mapping[str, float]
     cost: Mapping[str, float] | None = None
     archs: list[str] = field(init=False)
+    min_cost: float = field(init=False)  # the cheapest arch's cost: bounds the trainings a budget buys
     _neighbours: dict[str, list[str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.accs:
             raise ValueError("a search needs a non-empty accuracy table")
         self.archs = list(self.accs)
+        for arch in self.archs:
+            _check_number(self.accs[arch], f"accuracy of arch {arch}", "a finite number", positive=False)
+        self.min_cost = 1.0 if self.cost is None else self._check_costs(self.cost)
         self._full = len(self.archs) == NUM_ARCHS and _all_nb201(self.archs)
+
+    def _check_costs(self, cost: Mapping[str, float]) -> float:
+        """The cheapest cost; ValueError unless every arch has a finite cost > 0 (a cost <= 0 would let
+        a run train forever)."""
+        missing = [a for a in self.archs if a not in cost]
+        if missing:
+            raise ValueError(f"no cost for {len(missing)} arch(s) of the accuracy table, e.g. {missing[0]}")
+        return min(_check_number(cost[a], f"cost of arch {a}", "a finite number > 0", positive=True)
+                   for a in self.archs)
 
     def train(self, arch: str) -> tuple[float, float]:
         """(accuracy, cost) of `arch`: the table lookup standing in for training."""
@@ -63,6 +81,33 @@ class Benchmark:
         if near is None:
             near = self._neighbours[arch] = _nearest(arch, self.archs)
         return near[rng.randrange(len(near))]
+
+
+def _check_number(value, what: str, wanted: str, *, positive: bool) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or (positive and number <= 0):
+        raise ValueError(f"{what} is {value!r}; expected {wanted}")
+    return number
+
+
+def check_budget(budget: float, bench: Benchmark) -> float:
+    """The budget as a float; ValueError unless it is finite, > 0 and buys at most MAX_TRAININGS
+    trainings of the cheapest arch (so that every run ends, and soon)."""
+    if isinstance(budget, bool):
+        budget = math.nan
+    number = _check_number(budget, "the search budget", "a finite number > 0", positive=True)
+    if number / bench.min_cost > MAX_TRAININGS:
+        raise ValueError(f"the search budget {number:g} buys up to {number / bench.min_cost:.3g} trainings of the "
+                         f"cheapest arch (cost {bench.min_cost:g}); at most {MAX_TRAININGS:,} per run: lower it")
+    return number
+
+
+def _check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def _all_nb201(archs: Sequence[str]) -> bool:
@@ -104,7 +149,7 @@ class _Tracker:
     """Budget and bookkeeping of one run; train() returns None once the budget is exhausted."""
 
     def __init__(self, bench: Benchmark, budget: float, scorer: Callable[[str], float] | None):
-        self.bench, self.budget, self.scorer = bench, budget, scorer
+        self.bench, self.budget, self.scorer = bench, check_budget(budget, bench), scorer
         self.spent, self.trained, self.scored = 0.0, 0, 0
         self.best: tuple[float, str] | None = None
 
@@ -137,6 +182,7 @@ def _finite(x: float) -> float:
 def random_search(bench: Benchmark, budget: float, rng: random.Random, *,
                   scorer: Callable[[str], float] | None = None, m: int = 10, seed: int = 0) -> RunResult:
     """RS, or G-RS when a scorer is given: each step trains the best-scored of m random archs."""
+    _check_count("m", m)
     t = _Tracker(bench, budget, scorer)
     while True:
         arch = bench.sample(rng) if scorer is None else t.best_scored([bench.sample(rng) for _ in range(m)])
@@ -148,7 +194,11 @@ def random_search(bench: Benchmark, budget: float, rng: random.Random, *,
 def regularized_evolution(bench: Benchmark, budget: float, rng: random.Random, *, population: int = 10,
                           sample: int = 3, scorer: Callable[[str], float] | None = None, m: int = 10,
                           seed: int = 0) -> RunResult:
-    """REA, or G-REA when a scorer is given: each cycle trains the best-scored of m mutations of the parent."""
+    """REA, or G-REA when a scorer is given: each cycle trains the best-scored of m mutations of the parent.
+
+    A population larger than what the budget buys is fine: the run ends when the budget does."""
+    for name, value in (("population", population), ("sample", sample), ("m", m)):
+        _check_count(name, value)
     t = _Tracker(bench, budget, scorer)
     pop: collections.deque[tuple[str, float]] = collections.deque()
     method = "REA" if scorer is None else "G-REA"
@@ -193,6 +243,8 @@ def compare(bench: Benchmark, budget: float, runs: int, *, methods: Sequence[str
             scorer: Callable[[str], float] | None = None, first_seed: int = 0,
             progress: Callable[[], None] | None = None, **options) -> dict[str, list[RunResult]]:
     """`runs` seeded runs (seeds first_seed ..) of each method: method -> its RunResults in seed order."""
+    check_budget(budget, bench)  # before any run
+    _check_count("runs", runs)
     out: dict[str, list[RunResult]] = {}
     for method in methods:
         out[method] = []

@@ -103,17 +103,25 @@ def nb201_space(variant: str = "zero_cost", channels: int = 16, cells: int = 5) 
 
 
 def load_factory(spec: str) -> tuple[Callable[..., nn.Module], object]:
-    """'package.module:function' -> (function, module); clear errors for each way it can be wrong."""
+    """'package.module:function' -> (function, module); clear errors for each way it can be wrong.
+
+    The current directory is put first on sys.path (like `python -m`) only while the module is
+    imported, and that entry is removed again (also when the import fails): sys.path ends as it began.
+    """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"a model factory is given as 'module:function' (e.g. my_models:build), got {spec!r}")
-    if "" not in sys.path and "." not in sys.path:
-        sys.path.insert(0, "")  # the current directory, like `python -m`
+    add_cwd = "" not in sys.path and "." not in sys.path
+    if add_cwd:
+        sys.path.insert(0, "")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(f"cannot import {module_name!r} for factory {spec!r}: {exc} "
                          "(is it on PYTHONPATH or in the current directory?)") from None
+    finally:
+        if add_cwd and "" in sys.path:
+            sys.path.remove("")  # the first "", ours unless the module put another before it
     factory = module
     for part in attr.split("."):
         factory = getattr(factory, part, None)

@@ -8,104 +8,29 @@
 A record: {"key", "arch", "score", "seconds", "params", "num_classes", "config", "version", "torch",
 "host", "pid", "time"}. A failed arch gets {"key", "arch", "error", ...} without "score": it is
 not done, so the next run of the same sweep retries it (a failure may be transient: out of
-memory, a killed worker); `sweep` reports the failed count and never stops on one arch.
+memory, a killed worker); `sweep` reports the failed count and never stops on one arch, but a record
+it cannot write (a full disk, a read-only file) stops it with an OSError naming the file.
 The file is the ResultsFile (append-only JSONL, fsync'ed, torn-line repair, several writers), so a
-sweep killed at any point (SIGKILL included) loses at most the arch being scored.
+sweep killed at any point (SIGKILL included) loses at most the arch being scored, and a finished
+record is appended only if no finished record of its key is in the file yet (sweeps sharing a file
+record each arch once). SweepConfig and its keys live in sweep_config.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import hashlib
 import json
 import os
 import socket
+import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from .progress import Progress
 from .results import ResultsFile
-
-KEY_SCHEMA = "gradsign-sweep-v1"
-# Fields that cannot change the number (up to float32 summation order, ~1e-5 relative): not in key().
-NOT_IN_KEY = ("device", "engine", "backend")
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """Everything that decides an arch's GradSign score in a sweep (plus where it runs).
-
-    space: 'nb201' or a factory 'module:function' (see nas.spaces); variant/channels/cells: NB201's
-    model ('zero_cost' is the authors' scored model). num_classes None: 10 for synthetic data, else
-    the smallest of 10/100 covering the labels. data: an image file (CIFAR python batch or .npz) or
-    None for the seeded synthetic batch; images data_offset .. data_offset+batch_size-1.
-    seed: seeds the synthetic batch and every model's init (which then depends only on (seed, arch)).
-    """
-
-    space: str = "nb201"
-    variant: str = "zero_cost"
-    channels: int = 16
-    cells: int = 5
-    num_classes: int | None = None
-    batch_size: int = 64
-    data: str | None = None
-    data_offset: int = 0
-    seed: int = 0
-    n_inits: int = 1
-    device: str = "cpu"
-    engine: str = "auto"
-    backend: str = "auto"
-    dtype: str = "float32"
-    reduction: str = "sum"
-
-    def key(self, arch: str) -> str:
-        """'<arch>#<16 hex>': stable across processes and machines for the same score inputs.
-
-        The digest covers the arch and every field that changes the number: space, variant, channels,
-        cells, num_classes, batch_size, data (by CONTENT: sha256 of the file, so a moved or copied
-        file keeps its keys), data_offset, seed, n_inits, dtype, reduction. Not device, engine or
-        backend: they compute the same number (float32 may flip ~1e-5 relative), so a sweep can
-        resume on other hardware. Not the package version either.
-        """
-        fields = {k: v for k, v in self.to_dict().items() if k not in NOT_IN_KEY}
-        fields["data"] = None if self.data is None else file_digest(self.data)
-        blob = json.dumps({"schema": KEY_SCHEMA, "arch": arch, **fields}, sort_keys=True, separators=(",", ":"))
-        return f"{arch}#{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SweepConfig":
-        """The inverse of to_dict(); unknown fields raise (they would silently change nothing)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown SweepConfig field(s) {unknown}; known: {sorted(names)}")
-        return cls(**d)
-
-
-@functools.lru_cache(maxsize=16)
-def _digest_cached(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:32]
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes (cached per process by path, size and mtime)."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"sweep data file {p} not found (SweepConfig.data must name an image file)")
-    st = p.stat()
-    return _digest_cached(str(p.resolve()), st.st_size, st.st_mtime_ns)
+from .sweep_config import KEY_SCHEMA, NOT_IN_KEY, SweepConfig, file_digest  # noqa: F401 (this module's API)
 
 
 @functools.lru_cache(maxsize=4)
@@ -148,17 +73,27 @@ def _provenance() -> dict[str, Any]:
 
 def score_arch(arch: str, config: SweepConfig) -> dict[str, Any]:
     """Builds, scores and describes one arch; raises on failure (sweep turns that into an error record)."""
-    import gradsign_fast
+    from ..api import score_draws
 
     x, y, num_classes, _ = load_config_batch(config)
     model = build_model(arch, config, num_classes)
     t0 = time.perf_counter()
-    value = gradsign_fast.score(model, x, y, reduction=config.reduction, n_inits=config.n_inits, seed=config.seed,
-                                engine=config.engine, backend=config.backend)
+    draws = score_draws(model, x, y, n_inits=config.n_inits, seed=config.seed, engine=config.engine,
+                        backend=config.backend)
+    value = float(sum(d.score(config.reduction) for d in draws) / len(draws))
     seconds = time.perf_counter() - t0
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    notes = list(dict.fromkeys(note for d in draws for note in d.notes))
     return {"key": config.key(arch), "arch": arch, "score": value, "seconds": seconds, "params": params,
-            "num_classes": num_classes, "config": config.to_dict(), **_provenance()}
+            "num_classes": num_classes, "config": config.to_dict(), **_provenance(),
+            "engine": ",".join(dict.fromkeys(d.engine for d in draws)), **({"notes": notes} if notes else {})}
+
+
+def describe_engines(record: dict[str, Any]) -> str:
+    """'<arch>: engine <name>' plus one indented line per fallback note of a record."""
+    lines = [f"{record.get('arch') or 'model'}: engine {record.get('engine', '?')}"]
+    lines += [f"    {note}" for note in record.get("notes", [])]
+    return "\n".join(lines)
 
 
 def error_record(arch: str, config: SweepConfig, exc: BaseException) -> dict[str, Any]:
@@ -228,20 +163,24 @@ class DoneTail:
 
 
 def sweep(archs: Iterable[str], results_path: str | os.PathLike, config: SweepConfig, *,
-          progress: bool = True) -> dict[str, Any]:
+          progress: bool = True, verbose: bool = False) -> dict[str, Any]:
     """Scores every pending arch, appending each record as soon as it is done; returns a summary.
 
     Summary: {"total": distinct archs asked, "skipped": already done, "done": scored now,
     "failed": error records written now, "seconds": wall time, "results": path}.
     Resumable: run it again with the same archs and config and only unfinished archs are scored.
     Several sweeps may share one file (e.g. one walking the list forward, one backward): before each
-    arch, the records others appended since are read, and archs finished there are skipped.
+    arch, the records others appended since are read, and archs finished there are skipped; an arch
+    another sweep finished while this one scored it is not recorded again (counted as skipped).
+    The file is opened for writing only to append: with nothing left to do, a read-only file is fine.
+    verbose: one line per scored arch on stderr with the engine that scored it and why others could not.
     """
     archs = list(dict.fromkeys(archs))
     results = ResultsFile(results_path)
-    results.repair()
     others = DoneTail(results.path)  # records other processes append from now on
     todo = pending(archs, results, config)
+    if todo:
+        results.repair()  # a torn tail is cut now (and an unwritable file named) before any scoring
     summary = {"total": len(archs), "skipped": len(archs) - len(todo), "done": 0, "failed": 0,
                "seconds": 0.0, "results": str(results.path)}
     start = time.perf_counter()
@@ -261,9 +200,14 @@ def sweep(archs: Iterable[str], results_path: str | os.PathLike, config: SweepCo
                 summary["failed"] += 1
                 bar.update(note=f"FAILED {arch}: {type(exc).__name__}")
                 continue
-            results.append(record)
+            if not results.append_if_absent(record, match=is_done):  # another sweep recorded it meanwhile
+                summary["skipped"] += 1
+                bar.update(note=f"done elsewhere  {arch}")
+                continue
             summary["done"] += 1
             bar.update(note=f"{record['score']:.6g}  {arch}")
+            if verbose:
+                print(describe_engines(record), file=sys.stderr, flush=True)
     finally:
         bar.close()
         summary["seconds"] = time.perf_counter() - start
@@ -294,7 +238,7 @@ class CachedScorer:
             raise KeyError(f"no GradSign score for {arch} in {self.results.path} under this config; score the "
                            "space first (`gradsign-fast sweep ... --all`) or allow on-demand scoring")
         record = score_arch(arch, self.config)
-        self.results.append(record)
+        self.results.append_if_absent(record, match=is_done)  # once, if another process scored it too
         self.computed += 1
         self._scores[key] = float(record["score"])
         return self._scores[key]

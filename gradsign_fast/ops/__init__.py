@@ -30,8 +30,8 @@ registry.register("cuda", _module_loader("cuda"))
 
 
 def backends() -> list[str]:
-    """Names of the sign-reduction backends that load in this process."""
-    return registry.available()
+    """Names of the sign-reduction backends that run in this process, on a device this machine has."""
+    return registry.runnable()
 
 
 def sign_reduce(g: torch.Tensor, *, backend: str = "auto") -> int:

@@ -59,10 +59,29 @@ def available() -> list[str]:
     return [name for name in _LOADERS if load(name) is not None]
 
 
+def runnable() -> list[str]:
+    """Names of the backends that load here AND reduce tensors on a device this machine has (the CPU,
+    and CUDA when a GPU is visible): a CUDA build of torch loads 'cuda' and 'triton' on a machine
+    without a GPU, but they cannot run there."""
+    devices = _present_devices()
+    return [name for name in available() if any(_LOADED[name].supports(d) for d in devices)]
+
+
+def _present_devices() -> list[str]:
+    import torch
+
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
 def reasons() -> dict[str, str]:
-    """Why each registered backend that does not load here failed to load."""
-    available()
-    return dict(_FAILED)
+    """Why each registered backend that cannot run here does not: it failed to load, or it loads but
+    reduces tensors on no device this machine has."""
+    usable = set(runnable())
+    out = dict(_FAILED)
+    for name in available():
+        if name not in usable:
+            out[name] = f"loads, but reduces tensors on no device present here (devices: {_present_devices()})"
+    return out
 
 
 def get(name: str) -> Any:
@@ -78,5 +97,5 @@ def get(name: str) -> Any:
         why = _FAILED.get(name, "failed to load")
     raise ValueError(
         f"sign-reduction backend {name!r} is not available ({why}); "
-        f"available here: {available()}; use backend='auto' to pick one automatically"
+        f"available here: {runnable()}; use backend='auto' to pick one automatically"
     )

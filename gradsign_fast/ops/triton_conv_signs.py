@@ -84,7 +84,8 @@ def accumulate_calls_(calls: Sequence, grads: Sequence[torch.Tensor], counts: to
     (m,) bool |= NaN marks. False (nothing done) where the calls' group layouts differ."""
     from torch import nn
 
-    from ..engines.conv_rule import factors, memory_budget_bytes
+    from ..engines.conv_rule import factors
+    from ..options import memory_budget_bytes
 
     groups = {call.module.groups if isinstance(call.module, nn.Conv2d) else 1 for call in calls}
     if len(groups) != 1:
