@@ -23,9 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from gradsign_fast.nas import sample_arch_strings  # noqa: E402
-from gradsign_fast.nas.results import ResultsFile  # noqa: E402
-from gradsign_fast.nas.sweep import SweepConfig, sweep  # noqa: E402
+from gradsign_fast.nas import ResultsFile, SweepConfig, sample_arch_strings, sweep  # noqa: E402
 
 
 def _cpu_name() -> str:

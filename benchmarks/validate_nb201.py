@@ -8,7 +8,7 @@ then the CIFAR-10 archs of NASLib's subset; both resumable, 1 thread):
     gradsign-fast sweep /tmp/nb201_c10_b64.jsonl --from-table $D/nb201/naslib_zc_nb201_subset_with_nats_test.csv \
         --where dataset=cifar10 --data $D/cifar/cifar10_train_first1000_convnetjs.npz --threads 1
 
-Same as `gradsign-fast validate RESULTS`.
+Same as `gradsign-fast validate RESULTS` (gradsign_fast/nas/validation_tables.py builds the tables).
 """
 
 from __future__ import annotations

@@ -9,9 +9,8 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import ops, reference
+from ._version import __version__
 from .api import score, sign_sums
 from .errors import CannotScoreExactly
 from .info import info

@@ -1,4 +1,4 @@
-"""python -m gradsign_fast: the same command line as `gradsign-fast` (see gradsign_fast/cli.py)."""
+"""python -m gradsign_fast: the same command line as `gradsign-fast` (see gradsign_fast/cli/__init__.py)."""
 
 from .cli import main
 

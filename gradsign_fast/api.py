@@ -1,21 +1,19 @@
-"""score() and sign_sums(): check the call, resolve the options, run the chosen engine, average inits."""
+"""score() and sign_sums(): check the call, build its Options once, plan and run the engines, average inits."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import os
 from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import checks
-from .dispatch import compute_sign_sums
+from . import checks, dispatch
 from .model_state import preserved
-from .options import memory_budget_bytes
-from .ops.accumulator import check_reduction
+from .ops import check_reduction
+from .options import Options
 from .semantics import ParamsSpec, ScoringJob, per_sample_mode, select_weights
 from .sums import SignSums
 
@@ -50,37 +48,26 @@ def score(
     return float(sum(d.score(reduction) for d in draws) / len(draws))
 
 
-def score_draws(
-    model: nn.Module,
-    inputs: torch.Tensor | tuple[torch.Tensor, ...],
-    targets: torch.Tensor | None,
-    loss_fn: Callable[..., torch.Tensor] = F.cross_entropy,
-    *,
-    params: ParamsSpec = None,
-    n_inits: int = 1,
-    seed: int | None = None,
-    chunk_size: int | None = None,
-    engine: str = "auto",
-    backend: str = "auto",
-    dropout: bool = True,
-) -> list[SignSums]:
+def score_draws(model: nn.Module, inputs: Any, targets: torch.Tensor | None,
+                loss_fn: Callable[..., torch.Tensor] = F.cross_entropy, *, params: ParamsSpec = None,
+                n_inits: int = 1, seed: int | None = None, **options: Any) -> list[SignSums]:
     """What score() averages: the SignSums of the caller's weights, then of each re-initialization.
 
     Each says which engine computed it (`.engine`) and why the engines before it could not (`.notes`).
+    `options`: chunk_size, engine, backend, dropout, as in score().
     """
-    checks.check_options(n_inits=n_inits, seed=seed, chunk_size=chunk_size, dropout=dropout, loss_fn=loss_fn)
-    options = dict(params=params, chunk_size=chunk_size, engine=engine, backend=backend, dropout=dropout)
-    job = _make_job(model, inputs, targets, loss_fn, **options)
-    with _scoring_context(job.device):
+    checks.check_draws(n_inits=n_inits, seed=seed)
+    job = _make_job(model, inputs, targets, loss_fn, params, Options.from_call(**options))
+    with _scoring_context(job):
         if seed is not None:
             torch.manual_seed(seed)
-        draws = [_run(job, engine)]
+        draws = [_run(job)]
         if n_inits > 1:
             base_seed = seed if seed is not None else int(torch.randint(0, 2**62, ()).item())
             replica = copy.deepcopy(model)
             for k in range(1, n_inits):
                 _reinitialize(replica, (base_seed + k) % 2**64)
-                draws.append(_run(_make_job(replica, inputs, targets, loss_fn, **options), engine))
+                draws.append(_run(_make_job(replica, inputs, targets, loss_fn, params, job.options)))
     return draws
 
 
@@ -98,39 +85,38 @@ def sign_sums(
 ) -> SignSums:
     """What score() is made of: per scored weight, (m,) int64 column sign sums and (m,) bool NaN marks.
 
-    SignSums of disjoint shards of a batch add exactly (`a + b`); `.score(reduction)` finalizes.
+    SignSums of disjoint shards of a batch add exactly (`a + b`); `.score(reduction)` finalizes;
+    `.engine` and `.notes` say which engine answered and why the ones before it could not.
     """
-    checks.check_options(n_inits=1, seed=None, chunk_size=chunk_size, dropout=dropout, loss_fn=loss_fn)
-    job = _make_job(model, inputs, targets, loss_fn, params=params, chunk_size=chunk_size, engine=engine, backend=backend, dropout=dropout)
-    with _scoring_context(job.device):
-        return _run(job, engine)
+    return score_draws(model, inputs, targets, loss_fn, params=params, chunk_size=chunk_size, engine=engine,
+                       backend=backend, dropout=dropout)[0]
 
 
-def _make_job(model, inputs, targets, loss_fn, *, params, chunk_size, engine, backend, dropout) -> ScoringJob:
+def _make_job(model: Any, inputs: Any, targets: Any, loss_fn: Any, params: ParamsSpec, options: Options) -> ScoringJob:
     checks.check_model(model)
+    checks.check_loss_fn(loss_fn)
     checks.check_grad_mode()
-    memory_budget_bytes()  # a bad GRADSIGN_MEMORY_BUDGET_MB fails here, whatever the engine
     inputs, targets = checks.check_batch(inputs, targets)
     weights = select_weights(model, params)
     device = checks.model_device(model, [w.param for w in weights])
     checks.check_devices(device, inputs, targets)
-    if not isinstance(backend, str):
-        raise TypeError(f"backend must be a string such as 'auto', 'torch' or 'cpp', got {backend!r}")
-    return ScoringJob(model, inputs, targets, loss_fn, weights, device, backend, chunk_size, dropout)
+    return ScoringJob(model, inputs, targets, loss_fn, weights, device, options)
 
 
-def _run(job: ScoringJob, engine: str) -> SignSums:
-    """The probe, then the engine(s), each starting from the model as the caller passed it; the model is
-    restored at the end (also on error): its own forward may update buffers or edit parameters."""
+def _run(job: ScoringJob) -> SignSums:
+    """The first-sample check, then the planned engine(s), each starting from the model as the caller
+    passed it; the model is restored at the end (also on error): its own forward may update buffers or
+    edit parameters."""
+    plan = dispatch.plan(job)
     with preserved(job.model) as snapshot:
-        _probe(job)
+        _check_first_sample(job)
         snapshot.restore()
-        return compute_sign_sums(engine, job, restore=snapshot.restore)
+        return dispatch.run(plan, job, restore=snapshot.restore)
 
 
-def _probe(job: ScoringJob) -> None:
+def _check_first_sample(job: ScoringJob) -> None:
     """Forwards the first sample alone to check the output, the labels and the loss before any work."""
-    with torch.no_grad(), per_sample_mode(job.model, dropout=job.dropout):
+    with torch.no_grad(), per_sample_mode(job.model, dropout=job.options.dropout):
         try:
             output = job.model(*(x[:1] for x in job.inputs))
         except ValueError as exc:
@@ -149,16 +135,17 @@ def _probe(job: ScoringJob) -> None:
 
 
 @contextlib.contextmanager
-def _scoring_context(device: torch.device) -> Iterator[None]:
-    """Forks the global RNG (restored on exit) and, on CUDA, turns TF32 off unless GRADSIGN_ALLOW_TF32=1."""
+def _scoring_context(job: ScoringJob) -> Iterator[None]:
+    """Forks the global RNG (restored on exit) and, on CUDA, turns TF32 off unless options.allow_tf32."""
+    device = job.device
     devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), _tf32(device):
+    with torch.random.fork_rng(devices=devices), _tf32_off(device.type == "cuda" and not job.options.allow_tf32):
         yield
 
 
 @contextlib.contextmanager
-def _tf32(device: torch.device) -> Iterator[None]:
-    if device.type != "cuda" or os.environ.get("GRADSIGN_ALLOW_TF32", "0") == "1":
+def _tf32_off(active: bool) -> Iterator[None]:
+    if not active:
         yield
         return
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32

@@ -70,17 +70,17 @@ def check_grad_mode() -> None:
         )
 
 
-def check_options(*, n_inits: object, seed: object, chunk_size: object, dropout: object, loss_fn: object) -> None:
+def check_draws(*, n_inits: object, seed: object) -> None:
+    """n_inits: a positive int; seed: None or an int torch.manual_seed accepts."""
     if not isinstance(n_inits, int) or isinstance(n_inits, bool) or n_inits < 1:
         raise ValueError(f"n_inits must be a positive int, got {n_inits!r}")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise TypeError(f"seed must be an int or None, got {seed!r}")
     if seed is not None and not -(2**63) <= seed < 2**64:
         raise ValueError(f"seed must lie in [-2**63, 2**64) (what torch.manual_seed accepts), got {seed}")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
-    if not isinstance(dropout, bool):
-        raise TypeError(f"dropout must be True or False, got {dropout!r}")
+
+
+def check_loss_fn(loss_fn: object) -> None:
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (output, target) -> scalar tensor, got {type(loss_fn).__name__}")
 

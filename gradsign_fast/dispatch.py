@@ -1,90 +1,72 @@
-"""The one place that chooses which engine and which sign-reduction backend run.
+"""The one place that decides, once per job, which engines run and with which sign-reduction backend.
 
-Backends ('auto' order): on CPU 'cpp' then 'torch'; on CUDA 'cuda', 'triton', then 'torch'.
-Engines ('auto'): the fast batched engine where it applies, else 'functorch' (always correct).
-An explicitly requested backend or engine must run here or raise; 'auto' falls back quietly.
-GRADSIGN_BACKEND / GRADSIGN_ENGINE, when set, replace 'auto'.
+    plan(job)            -> Plan: the engine chain and the backend object, from job.options
+    run(plan, job, ...)  -> SignSums: the chain in order, falling back where an engine cannot be exact
+
+Engines ('auto'): the fast batched engine where batched.applies(job), else 'functorch'; each falls back
+to the next (batched -> functorch -> loop) on CannotScoreExactly. An explicitly named engine runs alone
+and raises. Backends: ops.registry.resolve (the options' name, or 'auto': on CPU 'cpp' then 'torch';
+on CUDA 'triton', 'cuda', then 'torch'). GRADSIGN_ENGINE / GRADSIGN_BACKEND were read into job.options.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+from dataclasses import dataclass
 from typing import Any, Callable
 
-import torch
-
+from .engines import ENGINES, FALLBACK_ORDER, batched
 from .errors import CannotScoreExactly
 from .ops import registry
+from .semantics import ScoringJob
+from .sums import SignSums
 
-ENGINES = ("auto", "batched", "functorch", "loop")
 log = logging.getLogger("gradsign_fast")
-_AUTO_BACKENDS = {"cpu": ("cpp", "torch"), "cuda": ("cuda", "triton", "torch")}
 
 
-def _from_env(value: str, var: str) -> str:
-    if value == "auto":
-        return os.environ.get(var, "").strip() or "auto"
-    return value
+@dataclass(frozen=True)
+class Plan:
+    """chain: engine names to try in order; backend: the backend object every engine reduces with."""
+
+    chain: tuple[str, ...]
+    backend: Any
 
 
-def choose_backend(name: str, device: torch.device | str) -> Any:
-    """The backend object that reduces tensors on `device`; `name` is 'auto' or a registered name."""
-    device = torch.device(device)
-    name = _from_env(name, "GRADSIGN_BACKEND")
+def plan(job: ScoringJob) -> Plan:
+    """The engines and the backend for `job`, decided from job.options (the applies() check runs here,
+    once; why the batched engine does not apply goes to job.notes)."""
+    backend = registry.resolve(job.options.backend, job.device)
+    name = job.options.engine
     if name != "auto":
-        backend = registry.get(name)
-        if not backend.supports(device):
-            raise ValueError(
-                f"backend {name!r} cannot reduce tensors on {device}; "
-                f"available here: {[b for b in registry.runnable() if registry.load(b).supports(device)]}; "
-                "use backend='auto' to pick one automatically"
-            )
-        return backend
-    for candidate in _AUTO_BACKENDS.get(device.type, ("torch",)):
-        backend = registry.load(candidate)
-        if backend is not None and backend.supports(device):
-            return backend
-    return registry.get("torch")
+        return Plan((name,), backend)
+    ok, why = batched.applies(job)
+    if ok:
+        return Plan(FALLBACK_ORDER, backend)
+    job.notes.append(f"batched engine does not apply to {type(job.model).__name__}: {why}")
+    return Plan(FALLBACK_ORDER[1:], backend)
 
 
-def choose_engine(name: str, job: Any) -> str:
-    """The engine name to run `job` (a gradsign_fast.semantics.ScoringJob) with."""
-    if not isinstance(name, str) or name not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {name!r}")
-    name = _from_env(name, "GRADSIGN_ENGINE")
-    if name not in ENGINES:
-        raise ValueError(f"GRADSIGN_ENGINE must be one of {ENGINES}, got {name!r}")
-    if name != "auto":
-        return name
-    from .engines import batched_engine_applies
-
-    return "batched" if batched_engine_applies(job) else "functorch"
-
-
-def compute_sign_sums(engine: str, job: Any, restore: Callable[[], None] | None = None) -> Any:
-    """Runs the chosen engine on `job`. With 'auto' it falls back batched -> functorch -> loop where an
-    engine cannot score the model exactly (CannotScoreExactly, torch.func's refusals included), calling
-    `restore` (the caller's model as it was) between attempts; the reasons go to the result's `notes`.
-    Any other exception (an error of the user's own forward or loss, out of memory) is raised as
-    raised: no other engine runs the user's code again for it."""
-    from .engines import run_engine
-
-    explicit = _from_env(engine, "GRADSIGN_ENGINE") != "auto"
-    name = choose_engine(engine, job)
-    chain = [name] if explicit else ["batched", "functorch", "loop"][["batched", "functorch", "loop"].index(name):]
-    for position, candidate in enumerate(chain):
+def run(plan: Plan, job: ScoringJob, restore: Callable[[], None] | None = None) -> SignSums:
+    """Runs the plan's engines in order until one scores `job` exactly. Between attempts `restore` puts
+    the caller's model back as it was; why an engine could not goes to the result's `notes`. Any other
+    exception (an error of the user's own forward or loss, out of memory) is raised as raised: no other
+    engine runs the user's code again for it."""
+    for position, name in enumerate(plan.chain):
+        if name == "batched" and len(plan.chain) == 1:
+            ok, why = batched.applies(job)
+            if not ok:
+                raise CannotScoreExactly(why)
         try:
-            sums = run_engine(candidate, job)
+            sums = ENGINES[name].column_sign_sums(job, plan.backend)
         except CannotScoreExactly as exc:
-            if position == len(chain) - 1:
+            if position == len(plan.chain) - 1:
                 raise
-            reason = f"{candidate} engine cannot score {type(job.model).__name__} exactly: {exc}; using {chain[position + 1]}"
+            reason = f"{name} engine cannot score {type(job.model).__name__} exactly: {exc}; using {plan.chain[position + 1]}"
             log.info(reason)
             job.notes.append(reason)
             if restore is not None:
                 restore()
             continue
-        sums.engine, sums.notes = candidate, list(job.notes)
+        sums.engine, sums.notes = name, list(job.notes)
         return sums
-    raise AssertionError("unreachable")
+    raise AssertionError("unreachable: a plan has at least one engine")

@@ -3,9 +3,9 @@
 Each rank computes the integer column sign sums and NaN marks of its own shard (gradsign_fast.sign_sums);
 one all-reduce adds the counts and ORs the NaN marks; every rank then finalizes the same number. Works
 with gloo (CPU) and NCCL (GPU: the counts live on the model's device). Start it as users start any
-torch.distributed job, e.g.
+torch.distributed job; gradsign_fast/cli/distributed.py is a ready one, scoring NAS-Bench-201 archs:
 
-    torchrun --standalone --nproc_per_node 2 -m gradsign_fast.distributed --archs 2
+    torchrun --standalone --nproc_per_node 2 -m gradsign_fast.cli.distributed --archs 2
 
 Trust first: before any work every rank checks, collectively, that all hold bitwise the same parameters
 and buffers and a sample each; a rank that fails makes every rank raise (none waits in a collective).
@@ -13,10 +13,7 @@ and buffers and a sample each; a rank that fails makes every rank raise (none wa
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import os
-from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import torch
@@ -25,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .api import sign_sums
-from .ops.accumulator import check_reduction
+from .ops import check_reduction
 from .sums import SignSums
 
 T = TypeVar("T")
@@ -223,61 +220,3 @@ def _require_process_group() -> None:
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError("torch.distributed is not initialized: call dist.init_process_group first (torchrun does the env)")
 
-
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The entry point's options, validated before any process group starts (argparse errors, exit 2)."""
-    from .cli_common import positive_int
-    from .nas import NUM_ARCHS
-
-    parser = argparse.ArgumentParser(prog="python -m gradsign_fast.distributed", description=main.__doc__)
-    parser.add_argument("--archs", type=positive_int, default=2, help=f"architectures to score, 1..{NUM_ARCHS} (default 2)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the arch sample, the synthetic batch and every init")
-    parser.add_argument("--batch-size", type=positive_int, default=64, help="samples over all ranks, >= world size (default 64)")
-    parser.add_argument("--data", default=None, help="CIFAR python batch or .npz with x, y (default: synthetic)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--channels", type=positive_int, default=16, help="NB201 channels of the first stage (default 16)")
-    parser.add_argument("--cells", type=positive_int, default=5, help="NB201 cells per stage (default 5)")
-    args = parser.parse_args(argv)
-    if args.archs > NUM_ARCHS:
-        parser.error(f"--archs {args.archs}: NAS-Bench-201 has {NUM_ARCHS} architectures")
-    if args.data is not None and not Path(args.data).is_file():
-        parser.error(f"--data {args.data}: no such file")
-    if "WORLD_SIZE" not in os.environ:
-        parser.error("WORLD_SIZE is not set: start it with torchrun, e.g. "
-                     "torchrun --standalone --nproc_per_node 2 -m gradsign_fast.distributed --archs 2")
-    world = int(os.environ["WORLD_SIZE"])
-    if args.batch_size < world:
-        parser.error(f"--batch-size {args.batch_size} is smaller than the world size {world}: "
-                     f"every rank needs a sample; use --batch-size {world} or more, or fewer ranks")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    """torchrun entry point: score NAS-Bench-201 architectures data-parallel; rank 0 prints the scores."""
-    args = _parse_args(argv)
-    from .data import load_images, synthetic_batch
-    from .nas import build_nb201, sample_arch_strings
-
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    try:
-        rank = dist.get_rank()
-        device = torch.device("cpu")
-        if torch.cuda.is_available():
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
-            torch.cuda.set_device(device)
-        x, y = load_images(args.data, args.batch_size) if args.data else synthetic_batch(args.batch_size, seed=args.seed)
-        dtype = getattr(torch, args.dtype)
-        for arch in sample_arch_strings(args.archs, seed=args.seed):
-            torch.manual_seed(args.seed)
-            model = build_nb201(arch, C=args.channels, N=args.cells).to(device, dtype)
-            value = score(model, shard(x).to(device, dtype), shard(y).to(device))
-            if rank == 0:
-                print(f"{value:.1f}\t{arch}\t(world size {dist.get_world_size()}, batch {args.batch_size})", flush=True)
-        dist.barrier()  # every rank done before any tears the group down (gloo aborts a peer otherwise)
-    finally:
-        dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -8,47 +8,28 @@ or CUDA is already initialised.
 
 from __future__ import annotations
 
-import json
-import os
 import platform
-from functools import lru_cache
 
 import torch
 
+from . import options
+from ._version import __version__
 from .ops import registry
-
-_BUILD_INFO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_build_info.json")
-
-
-@lru_cache(maxsize=1)
-def build_record() -> dict:
-    """The record setup.py wrote at build time, or {} when the package was never built here."""
-    try:
-        with open(_BUILD_INFO) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
-def build_reason(part: str) -> str:
-    """One line on how the extension `part` ('cpp' or 'cuda') was built, or why it was not."""
-    record = build_record()
-    if not record:
-        return "no build record: run `pip install --no-build-isolation -e .` to compile the extensions"
-    entry = record.get(part, {})
-    if entry.get("built"):
-        return f"built against torch {record.get('torch', '?')}"
-    return f"not built: {entry.get('reason') or 'unknown reason'}"
+from .ops.build_record import build_reason, build_record
 
 
 def _cpu_isa() -> dict:
-    forced = os.environ.get("GRADSIGN_CPU_ISA", "") or None
+    try:
+        forced = options.cpu_isa()
+    except ValueError as exc:  # GRADSIGN_CPU_ISA is not an ISA name at all
+        return {"active": f"error: {exc}", "supported": [], "forced": None}
+    forced = None if forced == "auto" else forced
     if registry.load("cpp") is None:
         return {"active": None, "supported": [], "forced": forced}
     from .ops import cpp
 
     try:
-        active = cpp.active_isa()
+        active = cpp.active_isa(forced or "auto")
     except (RuntimeError, ValueError) as exc:  # GRADSIGN_CPU_ISA names an ISA this CPU lacks
         active = f"error: {exc}"
     return {"active": active, "supported": cpp.supported_isas(), "forced": forced}
@@ -69,8 +50,6 @@ def info(cuda: bool = False) -> dict:
 
     cuda=True also queries the GPUs (this initialises CUDA).
     """
-    from . import __version__
-
     record = build_record()
     return {
         "gradsign_fast": __version__,

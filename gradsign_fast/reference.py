@@ -9,6 +9,7 @@ Unlike the authors' code it restores the model (grads, running stats, modes) whe
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Callable
 
@@ -16,10 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.modules.dropout import _DropoutNd
 
 from .model_state import preserved
-from .semantics import ParamsSpec, select_weights
+from .semantics import ParamsSpec, dropout_off, select_weights
 
 
 def score(
@@ -69,11 +69,9 @@ def per_sample_gradients(
     inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
     weights = scored_weights(model, params)
     rows = []
-    with preserved(model), torch.enable_grad():
+    with preserved(model), torch.enable_grad(), contextlib.ExitStack() as stack:
         if not dropout:
-            for m in model.modules():
-                if isinstance(m, _DropoutNd):
-                    m.eval()
+            stack.enter_context(dropout_off(model))
         for i in range(inputs[0].shape[0]):
             model.zero_grad(set_to_none=True)
             output = model(*(x[[i]] for x in inputs))

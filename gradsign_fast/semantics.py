@@ -4,7 +4,7 @@
   `model.modules()` order; a Parameter shared by two scored modules is scored twice, as the loop does.
 - Per-sample BatchNorm: the loop forwards a batch of ONE, so a BatchNorm that uses batch statistics
   normalizes each sample with its own statistics; running statistics must not be updated by scoring.
-- Dropout: kept active (the authors' behaviour) unless dropout=False.
+- Dropout: kept active (the authors' behaviour) unless dropout=False (dropout_off()).
 - NaN rule: numpy's sign(nan) is nan, so a column holding a NaN contributes 0 (see ops.accumulator).
 """
 
@@ -19,6 +19,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.instancenorm import _InstanceNorm
+
+from .options import Options
 
 ParamsSpec = None | str | Callable[[str, nn.Module, nn.Parameter], bool]
 
@@ -42,9 +44,7 @@ class ScoringJob:
     loss_fn: Callable[..., torch.Tensor]
     weights: list[ScoredWeight]
     device: torch.device
-    backend: str = "auto"
-    chunk_size: int | None = None
-    dropout: bool = True
+    options: Options = field(default_factory=Options)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -101,6 +101,19 @@ def uses_batch_statistics(module: nn.Module) -> bool:
 
 
 @contextlib.contextmanager
+def dropout_off(model: nn.Module) -> Iterator[None]:
+    """Temporarily puts every nn.Dropout* module in training mode into eval mode (restored on exit)."""
+    switched = [m for m in model.modules() if isinstance(m, _DropoutNd) and m.training]
+    for m in switched:
+        m.training = False
+    try:
+        yield
+    finally:
+        for m in switched:
+            m.training = True
+
+
+@contextlib.contextmanager
 def per_sample_mode(model: nn.Module, *, dropout: bool) -> Iterator[None]:
     """Temporarily: BatchNorms in training mode stop updating running stats (they still normalize with
     the statistics of their input), InstanceNorms likewise, and with dropout=False every nn.Dropout*
@@ -115,10 +128,10 @@ def per_sample_mode(model: nn.Module, *, dropout: bool) -> Iterator[None]:
                 saved = (module.running_mean, module.running_var)
                 module.running_mean = module.running_var = None
                 undo.append(lambda m=module, s=saved: (setattr(m, "running_mean", s[0]), setattr(m, "running_var", s[1])))
-            elif isinstance(module, _DropoutNd) and not dropout and module.training:
-                module.training = False
-                undo.append(lambda m=module: setattr(m, "training", True))
-        yield
+        with contextlib.ExitStack() as stack:
+            if not dropout:
+                stack.enter_context(dropout_off(model))
+            yield
     finally:
         for restore in reversed(undo):
             restore()

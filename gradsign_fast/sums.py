@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .ops.accumulator import reduce_counts
+from .ops import reduce_counts
 
 
 @dataclass

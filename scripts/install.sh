@@ -3,7 +3,7 @@
 #   1. torch first (a plain `torch` requirement with no torch installed would pull a multi-GB build of
 #      pip's choosing); torchvision with it for the tests on torchvision's models;
 #   2. the build tools; 3. the package, built against that torch (--no-build-isolation: an isolated
-#      build environment would download a torch of its own).
+#      build environment would download a torch of its own); 4. the peers of the speed comparison.
 # GRADSIGN_TORCH_SPEC / GRADSIGN_TORCHVISION_SPEC choose other versions; an importable torch is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +13,6 @@ if ! "$PY" -c "import torch, torchvision" >/dev/null 2>&1; then
 fi
 "$PY" -m pip install "setuptools>=64" wheel ninja "pybind11>=2.10" numpy
 "$PY" -m pip install --no-build-isolation -e ".[test,nas,ray]"
+# The peers of the speed comparison (benchmarks/peer_table.py): --no-deps, so pip keeps this torch.
+"$PY" -m pip install --no-deps opacus backpack-for-pytorch unfoldNd einops
 "$PY" -c "import gradsign_fast, json; print(json.dumps(gradsign_fast.info(), indent=1))"

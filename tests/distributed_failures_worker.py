@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 import gradsign_fast
 import gradsign_fast.distributed as gd
+from gradsign_fast.cli.distributed import exit_now
 
 
 def tiny_mlp(seed: int) -> nn.Module:
@@ -129,3 +130,4 @@ if __name__ == "__main__":
     (out_dir / f"rank{dist.get_rank()}.json").write_text(json.dumps(results, indent=1))
     dist.barrier()  # every rank done before any tears the group down (gloo aborts a peer otherwise)
     dist.destroy_process_group()
+    exit_now(0)  # no interpreter teardown (see gradsign_fast.cli.distributed.exit_now)

@@ -7,6 +7,7 @@ import torch
 import torch.distributed as dist
 
 import gradsign_fast.distributed as gd
+from gradsign_fast.cli.distributed import exit_now
 from model_zoo import CASES
 
 if __name__ == "__main__":
@@ -33,3 +34,4 @@ if __name__ == "__main__":
             json.dump(results, f)
     dist.barrier()  # every rank done before any tears the group down (gloo aborts a peer otherwise)
     dist.destroy_process_group()
+    exit_now(0)  # no interpreter teardown (see gradsign_fast.cli.distributed.exit_now)

@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import gradsign_fast
-from gradsign_fast.engines import batched
+from gradsign_fast.engines import layer_sums
 from model_zoo import CASES, relative_error
 
 FALLS_BACK = {"attention"}  # nn.MultiheadAttention uses out_proj.weight without calling out_proj
@@ -27,7 +27,7 @@ def _batched(model, inputs, targets, loss_fn=F.cross_entropy, **kw):
 
 @pytest.fixture(autouse=True)
 def _verify_against_autograd(monkeypatch):
-    monkeypatch.setenv("GRADSIGN_BATCHED_VERIFY", "1")
+    monkeypatch.setenv("GRADSIGN_VERIFY", "1")
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
@@ -167,8 +167,8 @@ def test_linear_factorization_handles_underflow_exactly(dtype, scale, monkeypatc
     # tiny inputs: the loop's d * a underflows to 0 for some products, where sign(D)^T sign(A) would
     # say +-1; the range check must send this layer to the per-sample path
     calls = []
-    rule = batched.factorized_sign_counts
-    monkeypatch.setattr(batched, "factorized_sign_counts", lambda d, a: calls.append(rule(d, a)) or calls[-1])
+    rule = layer_sums.factorized_sign_counts
+    monkeypatch.setattr(layer_sums, "factorized_sign_counts", lambda d, a: calls.append(rule(d, a)) or calls[-1])
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 4)).to(dtype)
     x = (torch.randn(8, 6) * scale).to(dtype)
@@ -179,8 +179,8 @@ def test_linear_factorization_handles_underflow_exactly(dtype, scale, monkeypatc
 
 def test_linear_factorization_is_used_where_exact(monkeypatch):
     calls = []
-    rule = batched.factorized_sign_counts
-    monkeypatch.setattr(batched, "factorized_sign_counts", lambda d, a: calls.append(rule(d, a)) or calls[-1])
+    rule = layer_sums.factorized_sign_counts
+    monkeypatch.setattr(layer_sums, "factorized_sign_counts", lambda d, a: calls.append(rule(d, a)) or calls[-1])
     case = CASES["mse_regression"](torch.float64)
     args = (case.model, case.inputs, case.targets, case.loss_fn)
     assert _batched(*args) == _reference(*args)

@@ -1,6 +1,6 @@
 """The fused Triton per-sample GEMM + sign-count kernel (ops/triton_conv_signs.py), run on the CPU by
 Triton's interpreter (TRITON_INTERPRET=1 must be set before triton is imported: a subprocess), against
-the CPU path (per-sample gradients reduced by SignAccumulator)."""
+the CPU path (per-sample gradients reduced by ColumnSignCounts)."""
 
 import os
 import subprocess
@@ -40,7 +40,10 @@ SCRIPT = textwrap.dedent(
         agree = (counts.long()[ok] == want_counts[ok]).float().mean().item()
         assert agree > 0.999, agree  # float32 summation order may flip a sign near zero
 
-    # accumulate_calls_ on real captured calls (a reused grouped conv and a Linear on sequences)
+    # the conv rule with the 'triton' backend on real captured calls (a reused grouped conv and a Linear on
+    # sequences): it takes the backend's fused per_sample_gemm_signs_ path
+    from gradsign_fast.ops import ColumnSignCounts
+    from gradsign_fast.engines.conv_rule import accumulate_weight_signs
     conv = nn.Conv2d(4, 6, (3, 2), stride=(1, 2), padding=1, groups=2, padding_mode="reflect")
     lin = nn.Linear(5, 3)
     x = torch.randn(3, 4, 6, 7)
@@ -52,22 +55,23 @@ SCRIPT = textwrap.dedent(
     for module, shapes in ((conv, (z1, z2)), (lin, (z3,))):
         calls = rec.calls[id(module)]
         grads = [torch.randn_like(z) for z in shapes]
-        counts = torch.zeros(module.weight.numel(), dtype=torch.int64)
-        nan = torch.zeros(module.weight.numel(), dtype=torch.bool)
-        assert tcs.accumulate_calls_(calls, grads, counts, nan)
+        sums = ColumnSignCounts(module.weight.numel(), backend="triton")
+        assert hasattr(sums.backend, "per_sample_gemm_signs_")
+        accumulate_weight_signs(calls, grads, sums, None, 1 << 30, False)
+        counts, nan = sums.counts, sums.nan
         with torch.no_grad():
             G = per_sample_weight_grads(calls, grads, 0, 3)
         want = torch.sign(G).sum(0).long()
         assert (counts == want).float().mean().item() > 0.99, (counts, want)
         assert not nan.any()
 
-    # the batched engine with the fused kernel (GRADSIGN_FUSED_CONV=1) against the authors' loop
+    # the batched engine with the 'triton' backend (fused kernel) against the authors' loop
     import gradsign_fast
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, groups=1), nn.BatchNorm2d(4), nn.ReLU(),
                           nn.Conv2d(4, 4, 3, stride=2, groups=2), nn.Flatten(), nn.Linear(36, 3))
     x, y = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 1])
-    got = gradsign_fast.score(model, x, y, engine="batched")
+    got = gradsign_fast.score(model, x, y, engine="batched", backend="triton")
     expected = gradsign_fast.reference.score(model, x, y)
     assert abs(got - expected) <= 1e-3 * expected, (got, expected)
     print("OK")
@@ -76,7 +80,7 @@ SCRIPT = textwrap.dedent(
 
 
 def test_fused_kernel_matches_cpu_path_in_interpreter():
-    env = dict(os.environ, TRITON_INTERPRET="1", GRADSIGN_FUSED_CONV="1", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout

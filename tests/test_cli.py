@@ -100,7 +100,7 @@ def test_help_and_version(capsys):
     assert "rank" in out and "usage: gradsign-fast" in out
     assert main(["rank", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "--archs" in out and "--data" in out and "--engine" in out
+    assert "--archs" in out and "--data" in out and "--engine {auto,batched,functorch,loop}" in out
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("gradsign-fast ")
 
@@ -117,3 +117,44 @@ def test_python_dash_m_runs_the_main_job():
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "SYNTHETIC" in done.stdout and len(_table(done.stdout)) == 1
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """Every module `path` imports (function-level imports too), relative ones resolved in `package`."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            found |= {module, *(f"{module}.{alias.name}" for alias in node.names)}
+    return found
+
+
+def test_the_core_imports_neither_the_nas_layer_nor_the_cli():
+    """Layers: the core (score, sign_sums, distributed, ...) < nas/ (spaces, sweeps; reads data.py) < cli/."""
+    package = ROOT / "gradsign_fast"
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package)
+        name = ".".join(("gradsign_fast", *relative.with_suffix("").parts))
+        inside = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        layer = relative.parts[0] if len(relative.parts) > 1 else "core"
+        imported = _imports(path, inside)
+        uses = {top for top in ("nas", "data", "cli") for m in imported
+                if m == f"gradsign_fast.{top}" or m.startswith(f"gradsign_fast.{top}.")}
+        allowed = {"nas": {"nas", "data"}, "cli": {"nas", "data", "cli"}}.get(layer, set())
+        if relative.as_posix() == "__main__.py":
+            allowed = {"cli"}
+        assert uses <= allowed, f"{relative} imports {sorted(uses - allowed)}"
+        assert "GRADSIGN_TEST" not in path.read_text(), f"{relative} carries a test hook"
+
+
+def test_the_torchrun_entry_point_is_a_cli_module():
+    import gradsign_fast.distributed as api
+
+    from gradsign_fast.cli import distributed as entry_point
+
+    assert not hasattr(api, "main") and callable(entry_point.main)

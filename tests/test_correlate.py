@@ -1,4 +1,4 @@
-"""Rank correlation of a results file with an accuracy table, and the scatter plot."""
+"""Rank correlation of a results file with an accuracy table, the scatter plot, and the arch-table reader."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import csv
 import pytest
 
 from gradsign_fast.nas import ResultsFile, correlate, load_scores, load_table, sample_arch_strings, scatter_plot
+from gradsign_fast.nas.tables import arch_strings_from_table, table_archs, table_columns
 
 ARCHS = sample_arch_strings(6, seed=9)
 
@@ -90,3 +91,24 @@ def test_table_values_can_be_required_finite_or_positive(tmp_path):
         load_table(path, "acc", where={"dataset": "cifar100"}, require="positive")
     with pytest.raises(ValueError, match="require must be one of"):
         load_table(path, "acc", require="sane")
+
+
+def test_one_reader_for_every_arch_table(tmp_path):
+    """sweep --from-table, benchmark indices and load_table read tables the same way."""
+    path = write_table(tmp_path / "t.csv", [(ARCHS[0], "cifar10", 90), (ARCHS[1], "cifar100", 70),
+                                            (ARCHS[0], "cifar100", 71), (ARCHS[2], "cifar10", 80)])
+    assert table_columns(path) == ["arch_str", "dataset", "acc"]
+    assert table_archs(path) == ARCHS[:3]  # row order, each once
+    assert arch_strings_from_table(path) == [ARCHS[0], ARCHS[1], ARCHS[0], ARCHS[2]]  # row i = index i
+    assert table_archs(path, where=[("dataset", "cifar100")]) == [ARCHS[1], ARCHS[0]]
+    with pytest.raises(ValueError, match="no rows match"):
+        table_archs(path, where=[("dataset", "cifar10"), ("dataset", "cifar100")])  # every pair must match
+    with pytest.raises(ValueError, match=r"t.csv has no column\(s\) \['split'\] to select rows by"):
+        table_archs(path, where={"split": "x"})
+    with pytest.raises(ValueError, match=r"t.csv has no column\(s\) \['split'\] to select rows by"):
+        load_table(path, "acc", where={"split": "x"})
+    with pytest.raises(FileNotFoundError, match="no arch table at"):
+        table_archs(tmp_path / "missing.csv")
+    plain = write_table(tmp_path / "plain.csv", [(ARCHS[3], 1.5)], fields=("arch", "acc"))
+    assert table_archs(plain) == arch_strings_from_table(plain) == [ARCHS[3]]
+    assert load_table(plain, "acc") == {ARCHS[3]: 1.5}

@@ -70,7 +70,7 @@ def test_readme_command_prints_one_line_per_arch():
     from gradsign_fast.data import synthetic_batch
     from gradsign_fast.nas import build_nb201, is_valid_arch
 
-    proc = run_job(["--standalone", "--nproc_per_node", "2", "-m", "gradsign_fast.distributed", "--archs", "2",
+    proc = run_job(["--standalone", "--nproc_per_node", "2", "-m", "gradsign_fast.cli.distributed", "--archs", "2",
                     "--batch-size", "4", "--channels", "2", "--cells", "1"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
@@ -94,13 +94,13 @@ def test_readme_command_prints_one_line_per_arch():
     ([], {}, "torchrun"),
 ])
 def test_entry_point_rejects_bad_numbers_before_starting(monkeypatch, capsys, argv, env, expected):
-    import gradsign_fast.distributed as gd
+    from gradsign_fast.cli import distributed as entry_point
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(SystemExit) as info:
-        gd.main(argv)
+        entry_point.main(argv)
     assert info.value.code == 2
     assert expected in capsys.readouterr().err
 
@@ -145,6 +145,14 @@ def test_a_rank_failing_makes_every_rank_raise_promptly(tmp_path):
     assert "rank 1" in other["message"] and "ValueError" in other["message"] and "boom" in other["message"]
     assert other["seconds"] < 20, other  # not a collective timeout
     assert rank0["1_identical"] == rank1["1_identical"] and "value" in rank0["1_identical"]  # still in step
+
+
+def test_the_api_module_is_no_entry_point():
+    """gradsign_fast.distributed is the API; its torchrun entry point is gradsign_fast.cli.distributed."""
+    import gradsign_fast.distributed as gd
+
+    assert not hasattr(gd, "main") and not hasattr(gd, "_parse_args")
+    assert "-m gradsign_fast.cli.distributed" in gd.__doc__
 
 
 def test_score_outside_a_process_group_is_a_clear_error():

@@ -25,7 +25,7 @@ def test_sign_reduce_is_numpys_nansum(g):
 @settings(max_examples=200, deadline=None)
 @given(matrices, st.integers(1, 4))
 def test_chunked_accumulation_is_one_shot(g, chunk):
-    acc = ops.SignAccumulator(g.shape[1], backend="torch")
+    acc = ops.ColumnSignCounts(g.shape[1], backend="torch")
     for start in range(0, g.shape[0], chunk):
         acc.add(torch.from_numpy(g[start : start + chunk]))
     assert acc.result("sum") == reference.score_of_matrix(g, "sum")
@@ -43,6 +43,6 @@ def test_other_dtypes_follow_the_sign_of_their_own_values(g, dtype):
 
 def test_all_nan_columns_mean_is_nan_and_sum_is_zero():
     g = torch.full((3, 4), float("nan"))
-    acc = ops.SignAccumulator(4, backend="torch")
+    acc = ops.ColumnSignCounts(4, backend="torch")
     acc.add(g)
     assert acc.result("sum") == 0 and math.isnan(acc.result("mean"))

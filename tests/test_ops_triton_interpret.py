@@ -44,7 +44,7 @@ g[3, 5] = float("nan"); g[:, 7] = 0.0; g[4, 9] = -0.0
 backend = ops.registry.get("triton")
 assert backend.interpret and backend.supports("cpu"), backend
 assert ops.sign_reduce(g, backend="triton") == torch_ref.sign_reduce(g)
-acc = ops.SignAccumulator(211, backend="triton")
+acc = ops.ColumnSignCounts(211, backend="triton")
 acc.add(g[:20]); acc.add(g[20:])
 assert acc.result() == torch_ref.sign_reduce(g)
 print("ok")

@@ -4,19 +4,47 @@ module (~10 s to start); a subprocess checks that ray_sweep starts and stops a c
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import types
+from pathlib import Path
 
 import pytest
 
-from gradsign_fast.nas import sample_arch_strings
+from gradsign_fast.nas import SweepConfig, build_nb201, sample_arch_strings, sweep
 from gradsign_fast.nas.results import ResultsFile
-from gradsign_fast.nas.sweep import SweepConfig, sweep
 
+HERE = Path(__file__).resolve().parent
 CONFIG = SweepConfig(channels=4, cells=1, batch_size=4, seed=0)  # tiny: a task takes well under a second
 ARCHS = sample_arch_strings(7, seed=11)
 KILL_ARCH = ARCHS[-1]  # only the kill test scores it
+# The kill test's space: kill_once_space below, imported by the Ray workers from this file.
+KILL_CONFIG = SweepConfig(space=f"{Path(__file__).stem}:kill_once_space", batch_size=4, seed=0)
+# JSON {"arch", "marker", "results"} for kill_once_space; the cluster fixture sets it before Ray starts.
+KILL_ONCE_ENV = "TEST_RAY_SWEEP_KILL_ONCE"
+
+
+def kill_once_space(arch: str, num_classes: int = 10):
+    """The kill test's factory space: CONFIG's NB201 model of `arch`. The first build of the arch named
+    in $TEST_RAY_SWEEP_KILL_ONCE (while its marker file does not exist) creates the marker, writes half a
+    record into the results file under the file's lock and SIGKILLs its own process, a Ray worker."""
+    spec = json.loads(os.environ.get(KILL_ONCE_ENV) or "null")
+    if spec is not None and arch == spec["arch"]:
+        _die_mid_write_once(spec)
+    return build_nb201(arch, C=CONFIG.channels, N=CONFIG.cells, num_classes=num_classes)
+
+
+def _die_mid_write_once(spec: dict) -> None:
+    try:
+        os.close(os.open(spec["marker"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return  # killed once already: this is the retry
+    line = json.dumps({"key": KILL_CONFIG.key(spec["arch"]), "arch": spec["arch"], "score": 1.0}).encode()
+    with ResultsFile(spec["results"])._locked(os.O_RDWR | os.O_APPEND | os.O_CREAT) as fd:  # die holding the lock
+        os.write(fd, line[: len(line) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _scores(path):
@@ -40,22 +68,25 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A local Ray runtime (2 CPUs) whose workers carry the kill-once test hook for KILL_ARCH."""
+    """A local Ray runtime (2 CPUs) whose workers can import this file and carry the kill-once spec:
+    yields (marker, results), the marker kill_once_space creates and the results file it tears."""
     ray = pytest.importorskip("ray")
-    from gradsign_fast.nas.ray_sweep import KILL_ONCE_ENV
-
-    marker = tmp_path_factory.mktemp("ray") / "killed-once"
-    saved = os.environ.get(KILL_ONCE_ENV)
-    os.environ[KILL_ONCE_ENV] = json.dumps({"arch": KILL_ARCH, "marker": str(marker)})  # workers inherit it
+    tmp = tmp_path_factory.mktemp("ray")
+    kill = types.SimpleNamespace(marker=tmp / "killed-once", results=tmp / "killed.jsonl")
+    env = {KILL_ONCE_ENV: json.dumps({"arch": KILL_ARCH, "marker": str(kill.marker), "results": str(kill.results)}),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)}
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)  # the workers inherit the environment Ray starts with
     try:
         ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=128 * 2**20)
-        yield marker
+        yield kill
     finally:
         ray.shutdown()
-        if saved is None:
-            os.environ.pop(KILL_ONCE_ENV, None)
-        else:
-            os.environ[KILL_ONCE_ENV] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def test_missing_ray_says_how_to_install_it(monkeypatch, tmp_path):
@@ -119,20 +150,21 @@ def test_a_gpu_sweep_on_a_cluster_without_gpus_is_an_error_not_a_hang(cluster, t
 def test_a_worker_killed_mid_task_is_retried_and_loses_nothing(cluster, tmp_path):
     from gradsign_fast.nas.ray_sweep import ray_sweep
 
-    path = tmp_path / "r.jsonl"
+    path = cluster.results  # the file kill_once_space tears
     ResultsFile(path).append({"key": "earlier", "score": 1.0})
     archs = [*ARCHS[:3], KILL_ARCH]
-    summary = ray_sweep(archs, path, CONFIG, workers=2, max_retries=2, progress=False)
-    assert cluster.exists(), "the hook killed a worker"
+    summary = ray_sweep(archs, path, KILL_CONFIG, workers=2, max_retries=2, progress=False)
+    assert cluster.marker.exists(), "the test's space killed a worker"
     assert (summary["done"], summary["failed"], summary["retried"]) == (4, 0, 1)
     lines = path.read_text().splitlines()
     assert all(json.loads(line) for line in lines), "the torn half-record was cut"
     scores = _scores(path)
-    assert set(scores) == {"earlier", *(CONFIG.key(a) for a in archs)}
+    assert set(scores) == {"earlier", *(KILL_CONFIG.key(a) for a in archs)}
     killed = [r for r in ResultsFile(path).records() if r.get("arch") == KILL_ARCH]
     assert len(killed) == 1 and killed[0]["attempt"] == 2
-    reference = sweep([KILL_ARCH], tmp_path / "local.jsonl", CONFIG, progress=False)
-    assert reference["done"] == 1 and _scores(tmp_path / "local.jsonl")[CONFIG.key(KILL_ARCH)] == killed[0]["score"]
+    reference = sweep([KILL_ARCH], tmp_path / "local.jsonl", KILL_CONFIG, progress=False)  # marker set: no kill
+    assert reference["done"] == 1
+    assert _scores(tmp_path / "local.jsonl")[KILL_CONFIG.key(KILL_ARCH)] == killed[0]["score"]
 
 
 def test_ray_sweep_starts_and_stops_its_own_cluster(tmp_path):
@@ -141,7 +173,7 @@ def test_ray_sweep_starts_and_stops_its_own_cluster(tmp_path):
         f"""
         import ray
         from gradsign_fast.nas.ray_sweep import ray_sweep
-        from gradsign_fast.nas.sweep import SweepConfig
+        from gradsign_fast.nas import SweepConfig
         summary = ray_sweep({ARCHS[:2]!r}, {str(tmp_path / "r.jsonl")!r}, SweepConfig(**{CONFIG.to_dict()!r}),
                             workers=2, progress=False)
         assert summary["done"] == 2, summary

@@ -70,8 +70,10 @@ RUNS: dict[str, str] = {
         "python -m pytest -q -p no:cacheprovider $ROOT/benchmarks/bench_matrix.py -k transformer "
         "--benchmark-json=m.json --benchmark-min-rounds=1 --benchmark-max-time=0.01 && "
         "python $ROOT/benchmarks/ratio_table.py m.json",
-    "torchrun --standalone --nproc_per_node 2 -m gradsign_fast.distributed --archs 2":
-        "torchrun --standalone --nproc_per_node 2 -m gradsign_fast.distributed --archs 2 --batch-size 4 "
+    "python benchmarks/numerics.py --archs 5 --batch 64 --data ../shared/data/cifar/cifar10_train_first1000_convnetjs.npz":
+        "python $ROOT/benchmarks/numerics.py --archs 1 --batch 4 --data $D/cifar/cifar10_train_first1000_convnetjs.npz",
+    "torchrun --standalone --nproc_per_node 2 -m gradsign_fast.cli.distributed --archs 2":
+        "torchrun --standalone --nproc_per_node 2 -m gradsign_fast.cli.distributed --archs 2 --batch-size 4 "
         "--channels 2 --cells 1",
 }
 

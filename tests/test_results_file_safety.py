@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from gradsign_fast.nas import SweepConfig
 from gradsign_fast.nas.results import ResultsFile
-from gradsign_fast.nas.sweep import SweepConfig, is_done, sweep
+from gradsign_fast.nas.sweep import is_done, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTORY = '''
@@ -200,7 +201,7 @@ CHILD = """
 import json, os, sys, time
 sys.path.insert(0, {space!r})
 import torch
-from gradsign_fast.nas.sweep import SweepConfig, sweep
+from gradsign_fast.nas import SweepConfig, sweep
 torch.set_num_threads(1)
 open({ready!r}, "w").close()
 while not os.path.exists({go!r}):

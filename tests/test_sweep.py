@@ -17,7 +17,8 @@ import torch
 
 from gradsign_fast.data import batch_from_loader, images_from_arrays, resolve_batch
 from gradsign_fast.nas import ResultsFile, SweepConfig, pending, sample_arch_strings, score_arch, sweep
-from gradsign_fast.nas.sweep import CachedScorer, build_model, done_keys
+from gradsign_fast.nas.scoring import build_model
+from gradsign_fast.nas.sweep import CachedScorer, done_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = SweepConfig(channels=4, cells=1, batch_size=4)
@@ -99,6 +100,19 @@ def test_score_arch_record():
     assert record["config"] == TINY.to_dict() and record["pid"] == os.getpid()
     assert {"version", "host", "torch", "time", "num_classes"} <= set(record)
     assert score_arch(ARCHS[0], TINY)["score"] == record["score"]  # deterministic
+
+
+def test_score_arch_without_an_arch_calls_the_factory_bare(tmp_path, monkeypatch):
+    """`gradsign-fast score MOD:FN` without an arch: factory() is scored the same way as any arch."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "bare_space.py").write_text("from torch import nn\n\ndef build(num_classes=10):\n"
+                                            "    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, num_classes))\n")
+    config = SweepConfig(space="bare_space:build", batch_size=4)
+    record = score_arch(None, config)
+    assert record["arch"] is None and "key" not in record and record["score"] > 0 and record["params"] > 0
+    assert score_arch(None, config)["score"] == record["score"]  # seeded like any arch
+    with pytest.raises(TypeError, match="arch must be a str"):
+        score_arch(None, TINY)  # NB201 needs an arch
 
 
 def test_pending_keeps_order_drops_duplicates_and_finished(tmp_path):

@@ -22,23 +22,25 @@ def _vit():
     return VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=10)
 
 
+# name -> (factory, input size, the engine that must answer with engine="auto")
 MODELS = {
-    "resnet18": (lambda: tvm.resnet18(num_classes=10), 64),
-    "mobilenet_v3_small": (lambda: tvm.mobilenet_v3_small(num_classes=10), 64),
-    "shufflenet_v2_x0_5": (lambda: tvm.shufflenet_v2_x0_5(num_classes=10), 64),
-    "vit_tiny": (_vit, 32),
+    "resnet18": (lambda: tvm.resnet18(num_classes=10), 64, "batched"),
+    "mobilenet_v3_small": (lambda: tvm.mobilenet_v3_small(num_classes=10), 64, "batched"),
+    "shufflenet_v2_x0_5": (lambda: tvm.shufflenet_v2_x0_5(num_classes=10), 64, "batched"),
+    "vit_tiny": (_vit, 32, "functorch"),  # nn.MultiheadAttention uses out_proj.weight through F.linear
 }
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_torchvision_model_matches_loop(name, dtype):
-    factory, size = MODELS[name]
+    factory, size, engine = MODELS[name]
     torch.manual_seed(0)
     model = factory().to(dtype)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(4, 3, size, size, generator=g).to(dtype)
     y = torch.randint(0, 10, (4,), generator=g)
     expected = gradsign_fast.reference.score(model, x, y, dropout=False)
-    got = gradsign_fast.score(model, x, y, dropout=False)
-    assert relative_error(got, expected) <= 1e-3, (got, expected)
+    sums = gradsign_fast.sign_sums(model, x, y, dropout=False)
+    assert sums.engine == engine, sums.notes
+    assert relative_error(sums.score(), expected) <= 1e-3, (sums.score(), expected)

@@ -2,10 +2,11 @@
 //
 // Math: counts[k] += sum_i sign(g[i, k]);  nan[k] |= any_i isnan(g[i, k]);
 //       sign_reduce(g) = sum_k [not nan[k]] |sum_i sign(g[i, k])|.
-// Picks the instruction set at call time (GRADSIGN_CPU_ISA = auto|scalar|avx2|avx512), the layout
-// (rows kernel for unit column stride, cols kernel for unit row stride, else one documented copy to
-// contiguous), and splits the work over at::get_num_threads() threads (by column groups, or by row
-// chunks with private partial sums when there are too few columns).
+// The instruction set is an argument of every call (auto|scalar|avx2|avx512: gradsign_fast's Options
+// read GRADSIGN_CPU_ISA once, in Python); the layout comes from ../layout.h (rows kernel for unit
+// column stride, cols kernel for unit row stride, else one copy to contiguous); the work is split over
+// at::get_num_threads() threads (by column groups, or by row chunks with private partial sums when
+// there are too few columns).
 #include "sign_reduce_cpu.h"
 
 #include <ATen/Parallel.h>
@@ -13,11 +14,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "../checks.h"
+#include "../layout.h"
 #include "kernels.h"
 
 namespace gradsign {
@@ -56,15 +57,11 @@ struct Plan {
   int64_t ld;
 };
 
-Plan plan_layout(const at::Tensor& g) {
-  const int64_t n = g.size(0), m = g.size(1), s0 = g.stride(0), s1 = g.stride(1);
-  const bool unit_col = m <= 1 || s1 == 1;
-  const bool unit_row = n <= 1 || s0 == 1;
-  const char* p = static_cast<const char*>(g.data_ptr());
-  if (unit_col && (m > 1 || !unit_row)) return {at::Tensor(), p, false, n <= 1 ? 0 : s0};
-  if (unit_row) return {at::Tensor(), p, true, m <= 1 ? 0 : s1};
-  at::Tensor c = g.contiguous();  // neither stride is 1: one copy, then the rows kernel
-  return {c, static_cast<const char*>(c.data_ptr()), false, m};
+Plan plan_for(const at::Tensor& g) {
+  const Layout layout = plan_layout(g.size(0), g.size(1), g.stride(0), g.stride(1));
+  if (!layout.copy) return {at::Tensor(), static_cast<const char*>(g.data_ptr()), layout.cols, layout.ld};
+  at::Tensor c = g.contiguous();
+  return {c, static_cast<const char*>(c.data_ptr()), layout.cols, layout.ld};
 }
 
 // Pointer to g[r0, c0] under `plan`.
@@ -88,10 +85,10 @@ struct Job {
   int64_t group_grain() const { return std::max<int64_t>(1, kMinWork / std::max<int64_t>(1, n * kGroup)); }
 };
 
-Job make_job(const at::Tensor& g) {
+Job make_job(const at::Tensor& g, c10::string_view isa) {
   const int d = dtype_code(g);
-  const KernelTable& t = table_for(active_isa());
-  Plan plan = plan_layout(g);
+  const KernelTable& t = table_for(active_isa(std::string(isa)));
+  Plan plan = plan_for(g);
   return {plan, plan.cols ? t.cols[d] : t.rows[d], g.size(0), g.size(1), element_size(d),
           g_max_rows.load()};
 }
@@ -125,9 +122,7 @@ void accumulate(const Job& job, int64_t* counts, uint8_t* nan) {
 
 }  // namespace
 
-std::string active_isa() {
-  const char* env = std::getenv("GRADSIGN_CPU_ISA");
-  std::string want = env ? env : "";
+std::string active_isa(const std::string& want) {
   if (want.empty() || want == "auto") {
     for (const char* isa : {"avx512", "avx2"}) {
       if (cpu_has(isa)) return isa;
@@ -154,16 +149,16 @@ int64_t set_max_rows_per_flush(int64_t rows) {
   return g_max_rows.exchange(rows);
 }
 
-void sign_count_cpu(const at::Tensor& g, const at::Tensor& counts, const at::Tensor& nan) {
+void sign_count_cpu(const at::Tensor& g, const at::Tensor& counts, const at::Tensor& nan, c10::string_view isa) {
   check_matrix(g, c10::DeviceType::CPU);
   check_accumulators(g, counts, nan);
-  const Job job = make_job(g);
+  const Job job = make_job(g, isa);
   accumulate(job, counts.data_ptr<int64_t>(), reinterpret_cast<uint8_t*>(nan.data_ptr<bool>()));
 }
 
-at::Tensor sign_reduce_cpu(const at::Tensor& g) {
+at::Tensor sign_reduce_cpu(const at::Tensor& g, c10::string_view isa) {
   check_matrix(g, c10::DeviceType::CPU);
-  const Job job = make_job(g);
+  const Job job = make_job(g, isa);
   int64_t total = 0;
   if (job.n == 0 || job.m == 0) {
     total = 0;

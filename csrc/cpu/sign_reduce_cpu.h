@@ -10,13 +10,14 @@ namespace gradsign {
 namespace cpu {
 
 // counts: (m,) int64 += column sign sums of g: (n, m); nan: (m,) bool |= column holds a NaN.
-void sign_count_cpu(const at::Tensor& g, const at::Tensor& counts, const at::Tensor& nan);
+// isa: "auto" (the best this CPU has), "scalar", "avx2" or "avx512".
+void sign_count_cpu(const at::Tensor& g, const at::Tensor& counts, const at::Tensor& nan, c10::string_view isa);
 
 // 0-d int64 tensor: sum_k [not nan[k]] |sum_i sign(g[i, k])| for g: (n, m).
-at::Tensor sign_reduce_cpu(const at::Tensor& g);
+at::Tensor sign_reduce_cpu(const at::Tensor& g, c10::string_view isa);
 
-// The instruction set the next call runs (reads GRADSIGN_CPU_ISA; raises if it names one the CPU lacks).
-std::string active_isa();
+// The instruction set a call with `isa` runs ("auto" -> the best available; raises if the CPU lacks it).
+std::string active_isa(const std::string& isa);
 
 // The instruction sets this CPU runs, among "scalar", "avx2", "avx512".
 std::vector<std::string> supported_isas();

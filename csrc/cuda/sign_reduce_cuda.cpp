@@ -10,6 +10,7 @@
 #include <torch/library.h>
 
 #include "../checks.h"
+#include "../layout.h"
 #include "sign_reduce_kernels.h"
 
 namespace gradsign {
@@ -28,35 +29,25 @@ int sm_count(c10::DeviceIndex device) {
   return count;
 }
 
-// Rows kernel for unit column stride, cols kernel for unit row stride, else one contiguous copy.
+// The layout of ../layout.h: rows / cols kernel in place, or one contiguous copy.
 void count_into(const at::Tensor& g, int64_t* counts, bool* nan) {
-  const int64_t n = g.size(0), m = g.size(1), s0 = g.stride(0), s1 = g.stride(1);
-  const bool unit_col = m <= 1 || s1 == 1;
-  const bool unit_row = n <= 1 || s0 == 1;
-  at::Tensor src = g;
-  bool cols = false;
-  int64_t ld = 0;
-  if (unit_col && (m > 1 || !unit_row)) {
-    ld = n <= 1 ? 0 : s0;
-  } else if (unit_row) {
-    cols = true;
-    ld = m <= 1 ? 0 : s1;
-  } else {
-    src = g.contiguous();
-    ld = m;
-  }
-  check_launch(launch_sign_count(src.data_ptr(), dtype_code(g), n, m, ld, cols, sm_count(g.device().index()),
-                                 counts, nan, c10::cuda::getCurrentCUDAStream(g.device().index()).stream()));
+  const int64_t n = g.size(0), m = g.size(1);
+  const Layout layout = plan_layout(n, m, g.stride(0), g.stride(1));
+  const at::Tensor src = layout.copy ? g.contiguous() : g;
+  check_launch(launch_sign_count(src.data_ptr(), dtype_code(g), n, m, layout.ld, layout.cols,
+                                 sm_count(g.device().index()), counts, nan,
+                                 c10::cuda::getCurrentCUDAStream(g.device().index()).stream()));
 }
 
-void sign_count_cuda(const at::Tensor& g, const at::Tensor& counts, const at::Tensor& nan) {
+// isa: the CPU instruction set of the shared schema; nothing to choose on a GPU.
+void sign_count_cuda(const at::Tensor& g, const at::Tensor& counts, const at::Tensor& nan, c10::string_view /*isa*/) {
   check_matrix(g, c10::DeviceType::CUDA);
   check_accumulators(g, counts, nan);
   const c10::cuda::CUDAGuard guard(g.device());
   count_into(g, counts.data_ptr<int64_t>(), nan.data_ptr<bool>());
 }
 
-at::Tensor sign_reduce_cuda(const at::Tensor& g) {
+at::Tensor sign_reduce_cuda(const at::Tensor& g, c10::string_view /*isa*/) {
   check_matrix(g, c10::DeviceType::CUDA);
   const c10::cuda::CUDAGuard guard(g.device());
   const int64_t m = g.size(1);

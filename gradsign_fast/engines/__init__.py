@@ -1,36 +1,17 @@
 """Engines: per-sample gradients of a ScoringJob -> SignSums (integer column sign sums + NaN marks).
 
-    loop       the authors' per-sample loop; any model; slow
+    batched    one batched pass, per-layer sign rules (the fast engine); applies(job) says where it can
     functorch  vmap(grad), chunked; any model vmap can trace; always exact
-    batched    one batched pass, per-layer sign rules (the fast engine)
-Which one runs is decided in gradsign_fast/dispatch.py.
+    loop       the authors' per-sample loop; any model; slow
+Each is a module with column_sign_sums(job, backend) -> SignSums; which one runs, with which backend
+object, is decided once per job in gradsign_fast/dispatch.py.
 """
 
 from __future__ import annotations
 
-import importlib
+from . import batched, functorch, loop
 
-from ..semantics import ScoringJob
-from ..sums import SignSums
+ENGINES = {"batched": batched, "functorch": functorch, "loop": loop}
+FALLBACK_ORDER = ("batched", "functorch", "loop")
 
-from ..errors import CannotScoreExactly  # noqa: F401  (engines raise it; re-exported for them)
-
-
-ENGINE_MODULES = {"loop": "loop", "functorch": "functorch", "batched": "batched"}
-
-
-def run_engine(name: str, job: ScoringJob) -> SignSums:
-    module = importlib.import_module(f"{__name__}.{ENGINE_MODULES[name]}")
-    return module.column_sign_sums(job)
-
-
-def batched_engine_applies(job: ScoringJob) -> bool:
-    """Whether the fast batched engine can give the exact answer for `job`; if not, why goes to job.notes."""
-    try:
-        module = importlib.import_module(f"{__name__}.batched")
-    except ImportError:
-        return False
-    ok, why = module.applies(job)
-    if not ok:
-        job.notes.append(f"batched engine does not apply to {type(job.model).__name__}: {why}")
-    return bool(ok)
+__all__ = ["ENGINES", "FALLBACK_ORDER", "batched", "functorch", "loop"]

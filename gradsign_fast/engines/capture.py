@@ -21,9 +21,9 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.utils import parametrize
 
 from ..errors import CannotScoreExactly
+from ..ops import FLOAT_DTYPES
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 @dataclass

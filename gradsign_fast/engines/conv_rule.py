@@ -14,6 +14,8 @@ Two ways to form it, chosen per Parameter (both exact in the sense of the loop's
 - "grouped": per chunk, the convolution's own weight-gradient kernel with the c samples as c * g groups
   (input (1, c*C_in, H, W), grad (1, c*C_out, H_out, W_out)): the loop's own per-sample kernel (bitwise
   equal to it in our CPU checks), no im2col. Best for many positions and few channels (early stages).
+Where the chosen backend has a fused per-sample GEMM + sign kernel (per_sample_gemm_signs_: the 'triton'
+backend), float32 D and U go to it by chunks of samples instead: no G_i is ever written to memory.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import CannotScoreExactly
-from ..options import memory_budget_bytes
+from ..ops import ColumnSignCounts
 from .capture import Call
 
 _GROUPED_CHUNK_BYTES = 8 << 20  # "grouped": one chunk of G, reduced to signs while still in cache
@@ -131,23 +133,33 @@ def _uses_grouped_conv(calls: Sequence[Call]) -> bool:
     return False
 
 
-def accumulate_weight_signs(calls: Sequence[Call], grads: Sequence[torch.Tensor], acc, requested: int | None,
-                            want_total: bool) -> torch.Tensor | None:
-    """acc (a SignAccumulator of m columns) += column sign sums of the n per-sample weight gradients
-    G_i = sum over calls of D_i U_i^T; returns sum_i G_i: (m,) if want_total (the safety net), else None."""
-    n, m = calls[0].x.shape[0], acc.m
+def accumulate_weight_signs(calls: Sequence[Call], grads: Sequence[torch.Tensor], counts: ColumnSignCounts,
+                            requested: int | None, budget: int, want_total: bool) -> torch.Tensor | None:
+    """counts (m columns) += column sign sums of the n per-sample weight gradients G_i = sum over calls of
+    D_i U_i^T; returns sum_i G_i: (m,) if want_total (the safety net), else None. `budget`: bytes for
+    one chunk of samples; `requested`: the caller's chunk_size."""
+    n, m = calls[0].x.shape[0], counts.m
     total = torch.zeros(m, dtype=grads[0].dtype, device=grads[0].device) if want_total else None
+    fused = getattr(counts.backend, "per_sample_gemm_signs_", None)
+    if fused is not None and grads[0].dtype == torch.float32 and len({_groups(c) for c in calls}) == 1:
+        chunk = samples_per_chunk(calls, n, 0, requested, budget, n)
+        for start in range(0, n, chunk):
+            d, u = _concatenated(calls, grads, start, min(n, start + chunk))
+            fused(d, u, counts.counts, counts.nan)
+            if want_total:
+                total += torch.einsum("ngol,ngkl->gok", d, u).reshape(-1)
+        return total
     if _uses_grouped_conv(calls):
-        chunk = samples_per_chunk(calls, n, m, requested, _GROUPED_CHUNK_BYTES // max(1, 4 * m))
+        chunk = samples_per_chunk(calls, n, m, requested, budget, _GROUPED_CHUNK_BYTES // max(1, 4 * m))
         for start in range(0, n, chunk):
             g = per_sample_weight_grads(calls, grads, start, min(n, start + chunk))
-            acc.add(g)
+            counts.add(g)
             if want_total:
                 total += g.sum(0)
         return total
     elt = grads[0].element_size()
     per_sample_u = elt * sum(_factor_elements(call) for call in calls)
-    chunk = samples_per_chunk(calls, n, m, requested, _FACTOR_CHUNK_BYTES // max(1, per_sample_u))
+    chunk = samples_per_chunk(calls, n, m, requested, budget, _FACTOR_CHUNK_BYTES // max(1, per_sample_u))
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         d, u = _concatenated(calls, grads, start, stop)
@@ -161,10 +173,9 @@ def accumulate_weight_signs(calls: Sequence[Call], grads: Sequence[torch.Tensor]
                      for a in range(0, g, step)]
         for dt, ut, lo, hi in tiles:
             tile = torch.matmul(dt, ut.transpose(-1, -2)).reshape(c, hi - lo)
-            acc.backend.accumulate_(tile, acc.counts[lo:hi], acc.nan[lo:hi])
+            counts.add_columns(tile, lo)
             if want_total:
                 total[lo:hi] += tile.sum(0)
-        acc.n_samples += c
     return total
 
 
@@ -190,11 +201,12 @@ def _factor_elements(call: Call) -> int:
     return shape[1:-1].numel() * (module.out_features + module.in_features)
 
 
-def samples_per_chunk(calls: Sequence[Call], n: int, m: int, requested: int | None, by_cache: int) -> int:
-    """Samples per chunk: G (c, m) plus the chunk's U and D within GRADSIGN_MEMORY_BUDGET_MB, at most
-    `by_cache` (what keeps the working set in cache) and `requested` (job.chunk_size)."""
+def samples_per_chunk(calls: Sequence[Call], n: int, m: int, requested: int | None, budget: int,
+                      by_cache: int) -> int:
+    """Samples per chunk: G (c, m) plus the chunk's U and D within `budget` bytes (the memory budget),
+    at most `by_cache` (what keeps the working set in cache) and `requested` (the caller's chunk_size)."""
     elt = calls[0].x.element_size()
     per_sample = elt * (sum(_factor_elements(call) for call in calls) + 3 * m)  # U, D, G, sums, sign temps
-    by_budget = memory_budget_bytes() // max(per_sample, 1)
+    by_budget = budget // max(per_sample, 1)
     chunk = max(1, min(n, by_budget, by_cache))
     return min(chunk, requested) if requested else chunk

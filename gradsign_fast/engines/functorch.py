@@ -8,7 +8,7 @@ Per chunk of c samples: per-sample gradients (c, *p.shape) -> integer column sig
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch.func import functional_call, grad, vmap
@@ -16,11 +16,12 @@ from torch.func import functional_call, grad, vmap
 from ..errors import CannotScoreExactly
 from ..semantics import ScoringJob, per_sample_mode
 from ..sums import SignSums
-from .weight_sums import WeightSignSums
+from .param_counts import ScoredParamCounts
 
 
-def column_sign_sums(job: ScoringJob) -> SignSums:
-    sums = WeightSignSums(job)
+def column_sign_sums(job: ScoringJob, backend: Any) -> SignSums:
+    """The SignSums of `job`, reduced by `backend` (a registry backend object)."""
+    sums = ScoredParamCounts(job, backend)
     trainable = {key: p.detach() for key, p in sums.trainable().items()}
     if not trainable:
         return sums.result()
@@ -32,7 +33,7 @@ def column_sign_sums(job: ScoringJob) -> SignSums:
 
     per_sample_grads = vmap(grad(loss_of_one), in_dims=(None, 0, 0 if has_targets else None), randomness="different")
     chunk = sums.chunk_size()
-    with per_sample_mode(job.model, dropout=job.dropout), torch.enable_grad(), _refusals_as_cannot_score():
+    with per_sample_mode(job.model, dropout=job.options.dropout), torch.enable_grad(), _refusals_as_cannot_score():
         for start in range(0, job.n, chunk):
             xs = tuple(x[start : start + chunk] for x in job.inputs)
             y = job.targets[start : start + chunk] if has_targets else None

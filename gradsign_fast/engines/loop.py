@@ -6,15 +6,18 @@ Uses torch.autograd.grad, so the caller's `.grad` is never touched.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..semantics import ScoringJob, per_sample_mode
 from ..sums import SignSums
-from .weight_sums import WeightSignSums
+from .param_counts import ScoredParamCounts
 
 
-def column_sign_sums(job: ScoringJob) -> SignSums:
-    sums = WeightSignSums(job)
+def column_sign_sums(job: ScoringJob, backend: Any) -> SignSums:
+    """The SignSums of `job`, reduced by `backend` (a registry backend object)."""
+    sums = ScoredParamCounts(job, backend)
     trainable = sums.trainable()
     if not trainable:
         return sums.result()
@@ -27,7 +30,7 @@ def column_sign_sums(job: ScoringJob) -> SignSums:
             sums.add(key, torch.stack(row))
             row.clear()
 
-    with per_sample_mode(job.model, dropout=job.dropout), torch.enable_grad():
+    with per_sample_mode(job.model, dropout=job.options.dropout), torch.enable_grad():
         for i in range(job.n):
             output = job.model(*(x[i : i + 1] for x in job.inputs))
             target = None if job.targets is None else job.targets[i : i + 1]

@@ -8,7 +8,7 @@ which is F.instance_norm(x, weight=bn.weight, bias=bn.bias, eps=bn.eps): the loo
 about 2x faster on CPU, but rounds differently, which matters where the gradient is mathematically
 zero (resnet18's 2x2 maps moved the float32 score by 1.7e-3): not used. Running statistics are never
 read or updated. A BatchNorm on (n, C) inputs (one value per channel per sample) cannot be scored by
-the loop either: api._probe rejects it before any engine runs; here it raises CannotScoreExactly.
+the loop either: api._check_first_sample rejects it before any engine runs; here it raises CannotScoreExactly.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ tolerance (a batch of one uses other kernels), else CannotScoreExactly. Cost: on
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -28,7 +28,7 @@ from torch.nn.modules.dropout import _DropoutNd
 from torch.utils import _pytree as pytree
 
 from ..errors import CannotScoreExactly
-from ..semantics import ScoringJob
+from ..semantics import ScoringJob, dropout_off
 from .batch_dim import ROWS
 from .batch_tracker import BatchTracker
 from .capture import Call, CallRecorder
@@ -37,29 +37,16 @@ _RTOL = {torch.float64: 1e-6, torch.float32: 1e-2, torch.float16: 0.1, torch.bfl
 Forward = tuple[Any, CallRecorder]  # (model output, the recorder of that forward)
 
 
-@contextlib.contextmanager
-def _dropout_off(model: nn.Module) -> Iterator[None]:
-    undo: list[Callable[[], None]] = []
-    try:
-        for m in model.modules():
-            if isinstance(m, _DropoutNd) and m.training:
-                m.training = False
-                undo.append(lambda m=m: setattr(m, "training", True))
-        yield
-    finally:
-        for restore in undo:
-            restore()
-
-
 def _active_dropout(job: ScoringJob) -> bool:
-    return job.dropout and any(isinstance(m, _DropoutNd) and m.training and m.p > 0 for m in job.model.modules())
+    return job.options.dropout and any(isinstance(m, _DropoutNd) and m.training and m.p > 0 for m in job.model.modules())
 
 
-def _probe(job: ScoringJob, modules: list[nn.Module], rows: list[int]) -> Forward:
+def _forward_rows(job: ScoringJob, modules: list[nn.Module], rows: list[int]) -> Forward:
+    """The model's output and captured calls for samples `rows` alone (no grad, no dropout, RNG forked)."""
     devices = []
     if job.device.type == "cuda":
         devices = [job.device.index if job.device.index is not None else torch.cuda.current_device()]
-    with _dropout_off(job.model), torch.no_grad(), torch.random.fork_rng(devices=devices):
+    with dropout_off(job.model), torch.no_grad(), torch.random.fork_rng(devices=devices):
         with CallRecorder(modules) as recorder:
             output = job.model(*(x[rows] for x in job.inputs))
     return output, recorder
@@ -82,10 +69,10 @@ class SeparabilityProbe:
 
     def __init__(self, job: ScoringJob, modules: list[nn.Module]):
         self.job, self.modules = job, modules
-        self.alone = _probe(job, modules, [0]) if job.n >= 2 else None
+        self.alone = _forward_rows(job, modules, [0]) if job.n >= 2 else None
         self.pair = None
         if self.alone is not None and _active_dropout(job):
-            self.pair = _probe(job, modules, [0, 1])
+            self.pair = _forward_rows(job, modules, [0, 1])
             self._compare(self.pair, 2)
 
     def check(self, output: Any, recorder: CallRecorder) -> None:

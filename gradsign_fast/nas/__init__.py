@@ -3,11 +3,13 @@
     build_nb201(arch, variant="zero_cost")    a NAS-Bench-201 network; forward returns logits
     parse_arch / format_arch                  strict arch-string <-> 6 edge operations
     all_arch_strings(), sample_arch_strings() the 15,625 cells (our order), a seeded sample
-    arch_strings_from_table(csv)              the benchmark's order, from its accuracy tables
+    arch_strings_from_table(csv), load_table  arch tables (CSV): the benchmark's order, a column's numbers
     resolve_space(name) -> Space              'nb201' or a factory 'module:function'; build/sample/mutate
-    SweepConfig, score_arch, pending, sweep   score many archs into a resumable ResultsFile (JSONL)
-    load_scores, load_table, correlate        Spearman / Kendall of scores vs accuracy; scatter_plot
+    score_arch(arch, config)                  build, seed, score and time one arch -> its record
+    SweepConfig, pending, sweep               score many archs into a resumable ResultsFile (JSONL)
+    load_scores, correlate                    Spearman / Kendall of scores vs accuracy; scatter_plot
     Benchmark, run_method, compare            RS, REA and the paper's G-RS / G-REA on an accuracy table
+    validation_tables.report(results)         the README's NAS-Bench-201 validation tables
 """
 
 from __future__ import annotations
@@ -19,18 +21,20 @@ from .nb201_arch import (
     NUM_ARCHS,
     all_arch_strings,
     arch_from_index,
-    arch_strings_from_table,
     format_arch,
     is_valid_arch,
     parse_arch,
     sample_arch_strings,
 )
 from .nb201_ops import VARIANTS
-from .correlate import Correlation, correlate, load_scores, load_table, scatter_plot
+from .correlate import Correlation, correlate, load_scores, scatter_plot
 from .results import ResultsFile
+from .scoring import score_arch
 from .search import METHODS, Benchmark, RunResult, compare, run_method, summary_table
 from .spaces import Space, resolve_space
-from .sweep import CachedScorer, SweepConfig, pending, score_arch, sweep
+from .sweep import CachedScorer, pending, sweep
+from .sweep_config import SweepConfig
+from .tables import arch_strings_from_table, load_table
 
 __all__ = [
     "Benchmark",

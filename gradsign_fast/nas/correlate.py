@@ -1,7 +1,7 @@
 """Is the ranking real? Rank correlation of scores (a results file) with accuracy (a benchmark table).
 
     scores = load_scores("/tmp/nb201.jsonl")                     # arch -> GradSign score
-    accs = load_table(csv, "valid_test_top1")                    # arch -> accuracy
+    accs = load_table(csv, "valid_test_top1")                    # arch -> accuracy (nas.tables)
     result = correlate(scores, accs)                             # Spearman and Kendall (scipy)
     scatter_plot(scores, accs, "fig2.png")                       # score (log x) vs accuracy
 
@@ -11,101 +11,22 @@ Rows are joined by arch string. A table that lists an arch more than once with d
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .nb201_arch import ARCH_COLUMNS
 from .results import ResultsFile
-
-# Config fields that do not change the score: records differing only there are the same experiment.
-_RUNTIME_FIELDS = ("device", "engine", "backend")
-# load_table(require=...): what each requirement accepts, and how an error says it.
-REQUIREMENTS = {
-    "finite": (math.isfinite, "a finite number"),
-    "positive": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
-}
-
-
-def _arch_column(fieldnames: list[str], path: Path, arch_column: str | None) -> str:
-    if arch_column is not None:
-        if arch_column not in fieldnames:
-            raise ValueError(f"{path} has no column {arch_column!r}; columns: {fieldnames}")
-        return arch_column
-    column = next((c for c in (*ARCH_COLUMNS, "arch") if c in fieldnames), None)
-    if column is None:
-        raise ValueError(f"{path} has no arch-string column (looked for {ARCH_COLUMNS}); columns: {fieldnames}")
-    return column
-
-
-def table_columns(csv_path: str | Path) -> list[str]:
-    """The header of a CSV table."""
-    with Path(csv_path).open(newline="") as fh:
-        return list(csv.DictReader(fh).fieldnames or [])
-
-
-def load_table(csv_path: str | Path, column: str, *, where: Mapping[str, str] | None = None,
-               arch_column: str | None = None, skip_empty: bool = False,
-               require: str | None = None) -> dict[str, float]:
-    """arch -> float(row[column]) for the rows matching every where[col] == value (as strings).
-
-    An arch listed twice with the same value is kept once; with different values it raises
-    (filter the rows with `where`). Non-numeric cells raise with the row number; empty cells too,
-    unless skip_empty (then the arch is left out, e.g. a proxy NASLib did not compute there).
-    require "finite" (no nan/inf) or "positive" (finite and > 0; e.g. a training cost): a value
-    that is not raises, naming the row, the arch, the column and the value.
-    """
-    if require is not None and require not in REQUIREMENTS:
-        raise ValueError(f"require must be one of {sorted(REQUIREMENTS)} or None, got {require!r}")
-    path = Path(csv_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no accuracy table at {path}")
-    where = dict(where or {})
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        fields = list(reader.fieldnames or [])
-        arch_col = _arch_column(fields, path, arch_column)
-        missing = [c for c in (column, *where) if c not in fields]
-        if missing:
-            numeric = [c for c in fields if c != arch_col]
-            raise ValueError(f"{path} has no column(s) {missing}; choose the accuracy column among {numeric}")
-        out: dict[str, float] = {}
-        for row_no, row in enumerate(reader):
-            if any(row[k] != str(v) for k, v in where.items()):
-                continue
-            if skip_empty and not row[column].strip():
-                continue
-            arch = row[arch_col]
-            value = _cell_value(row[column], require, f"{path}, data row {row_no} (arch {arch}): {column}")
-            if arch in out and out[arch] != value:
-                raise ValueError(f"{path}: arch {arch} appears more than once with different {column} "
-                                 f"({out[arch]} and {value}); select rows with where, e.g. dataset=cifar10")
-            out[arch] = value
-    if not out:
-        raise ValueError(f"{path}: no rows match {where}")
-    return out
-
-
-def _cell_value(cell: str, require: str | None, where: str) -> float:
-    """float(cell), checked against REQUIREMENTS[require]; `where` starts the error message."""
-    try:
-        value = float(cell)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}={cell!r} is not a number") from None
-    if require is not None:
-        accepts, wanted = REQUIREMENTS[require]
-        if not accepts(value):
-            raise ValueError(f"{where}={cell!r}; expected {wanted}")
-    return value
+from .sweep_config import RUNTIME_FIELDS
 
 
 def _experiment(config: Mapping[str, Any]) -> tuple:
-    return tuple(sorted((k, json_safe(v)) for k, v in config.items() if k not in _RUNTIME_FIELDS))
+    """What identifies a record's experiment: its config without the RUNTIME_FIELDS, hashable."""
+    return tuple(sorted((k, json_safe(v)) for k, v in config.items() if k not in RUNTIME_FIELDS))
 
 
 def json_safe(value: Any) -> Any:
+    """A JSON scalar as it is; anything else as its str (so configs compare and hash)."""
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
 

@@ -1,4 +1,4 @@
-"""NAS-Bench-201 architecture strings: strict parsing, formatting, enumeration, sampling, tables.
+"""NAS-Bench-201 architecture strings: strict parsing, formatting, enumeration, sampling.
 
 A cell has 4 nodes; node j (1..3) sums one operation applied to each earlier node 0..j-1, so a cell
 is 6 operations on the edges EDGES = (1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2). The string
@@ -12,10 +12,8 @@ lists them node by node, edges in input order:
 
 from __future__ import annotations
 
-import csv
 import itertools
 import random
-from pathlib import Path
 from typing import Sequence
 
 # The benchmark's operation names, in its own order (xautodl's NAS_BENCH_201 list).
@@ -23,8 +21,6 @@ NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_
 # (to_node, from_node) of the 6 edges, in the order the arch string lists them.
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 NUM_ARCHS = len(NB201_OPS) ** len(EDGES)  # 15625
-# Column names that hold arch strings in the tables under shared/data/nb201/, tried in this order.
-ARCH_COLUMNS: tuple[str, ...] = ("ArchitectureString", "arch_str", "cellstr")
 
 _EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
@@ -102,7 +98,7 @@ def all_arch_strings() -> list[str]:
     Order: itertools.product over the 6 edges in EDGES order, each edge's operation in NB201_OPS
     order, last edge (3<-2) varying fastest; so index 0 is all 'none' and index 1 differs only in
     edge 3<-2 ('skip_connect'). The benchmark numbers its architectures in its own order, which only
-    its tables reveal: use arch_strings_from_table() for benchmark indices.
+    its tables reveal: use nas.tables.arch_strings_from_table() for benchmark indices.
     """
     return [format_arch(ops) for ops in itertools.product(NB201_OPS, repeat=len(EDGES))]
 
@@ -121,27 +117,3 @@ def sample_arch_strings(k: int, seed: int = 0, *, population: Sequence[str] | No
         return [arch_from_index(i) for i in picks]
     return [population[i] for i in picks]
 
-
-def arch_strings_from_table(csv_path: str | Path) -> list[str]:
-    """Arch strings of a CSV table, in row order (row i of the NB201 tables = benchmark index i).
-
-    Reads the first column present among ARCH_COLUMNS ('ArchitectureString', 'arch_str', 'cellstr');
-    every string is checked with parse_arch. Note the NASLib subset table lists each architecture
-    once per dataset, so its strings repeat.
-    """
-    path = Path(csv_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no arch table at {path} (expected a CSV such as shared/data/nb201/*.csv)")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        column = next((c for c in ARCH_COLUMNS if c in (reader.fieldnames or ())), None)
-        if column is None:
-            raise ValueError(f"{path} has no arch-string column; looked for {ARCH_COLUMNS}, found {reader.fieldnames}")
-        archs = []
-        for row_no, row in enumerate(reader):
-            try:
-                parse_arch(row[column])
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{path}, data row {row_no}: {exc}") from None
-            archs.append(row[column])
-    return archs

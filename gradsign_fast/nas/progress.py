@@ -11,10 +11,11 @@ so nohup logs stay short. enabled=False makes every call a no-op.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import TextIO
+
+from ..options import progress_seconds
 
 
 def _duration(seconds: float) -> str:
@@ -34,7 +35,7 @@ class Progress:
         self.start = time.monotonic()
         self._last = 0.0
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._every = 0.2 if self._tty else float(os.environ.get("GRADSIGN_PROGRESS_SECONDS", "30"))
+        self._every = 0.2 if self._tty else progress_seconds()
         self._width = 0
 
     def line(self, note: str = "") -> str:

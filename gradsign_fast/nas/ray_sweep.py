@@ -4,7 +4,7 @@
     ray_sweep(archs, path, SweepConfig(device="cuda"), workers=4, address="auto")   # existing cluster
     gradsign-fast sweep --ray --workers 8 ...                                       # the same from the CLI
 
-One Ray task per arch: it scores the arch with sweep.score_arch and appends the record itself
+One Ray task per arch: it scores the arch with scoring.score_arch and appends the record itself
 (ResultsFile: O_APPEND under flock, fsync), so an arch is durable the moment it is done. Ray does the
 scheduling and the retries: a worker that dies mid-task (SIGKILL, OOM killer, a lost node) has its
 task re-run up to `max_retries` times; the task first looks for its key in the file and appends with
@@ -17,20 +17,16 @@ Every worker must see `results_path` (one machine, or a shared filesystem with w
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
-import signal
 import time
 from typing import Any, Iterable
 
 from .progress import Progress
 from .results import ResultsFile
-from .sweep import SweepConfig, done_keys, error_record, is_done, pending, score_arch
-
-# Test hook: JSON {"arch": ..., "marker": path}. The first attempt to score that arch (while `marker`
-# does not exist) creates the marker, writes half a record under the file lock and SIGKILLs its worker.
-KILL_ONCE_ENV = "GRADSIGN_TEST_KILL_ONCE"
+from .scoring import score_arch
+from .sweep import done_keys, error_record, is_done, pending
+from .sweep_config import SweepConfig
 
 log = logging.getLogger("gradsign_fast")
 
@@ -179,7 +175,6 @@ def score_and_record(arch: str, config: SweepConfig, results_path: str, threads:
         results.append(error_record(arch, config, exc))
         return {"status": "failed", "attempt": attempt, "error": f"{type(exc).__name__}: {exc}"}
     record["attempt"] = attempt
-    _kill_once_for_tests(arch, results, record)
     written = results.append_if_absent(record, match=is_done)
     return {"status": "done" if written else "present", "attempt": attempt, "score": record["score"]}
 
@@ -190,19 +185,3 @@ def _on_assigned_gpu(config: SweepConfig, ray) -> SweepConfig:
         return dataclasses.replace(config, device="cuda:0")
     return config
 
-
-def _kill_once_for_tests(arch: str, results: ResultsFile, record: dict[str, Any]) -> None:
-    spec = os.environ.get(KILL_ONCE_ENV)
-    if not spec:
-        return
-    spec = json.loads(spec)
-    if spec["arch"] != arch:
-        return
-    try:
-        os.close(os.open(spec["marker"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return  # killed once already: this is the retry
-    line = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
-    with results._locked(os.O_RDWR | os.O_APPEND | os.O_CREAT) as fd:  # die mid-write, holding the lock
-        os.write(fd, line[: len(line) // 2])
-        os.kill(os.getpid(), signal.SIGKILL)

@@ -48,8 +48,10 @@ class Space:
     mutate: Callable[[str, random.Random], str] | None = None
     archs: Callable[[], list[str]] | None = None
 
-    def build(self, arch: str, num_classes: int = 10) -> nn.Module:
-        """The model of `arch` with a `num_classes`-way head, in train mode (init from the global RNG)."""
+    def build(self, arch: str | None, num_classes: int = 10) -> nn.Module:
+        """The model of `arch` with a `num_classes`-way head, in train mode (init from the global RNG).
+
+        arch None: a factory space calls factory() without an arch; NAS-Bench-201 refuses it."""
         self.check(arch)
         model = self.build_fn(arch, num_classes)
         if not isinstance(model, nn.Module):
@@ -147,12 +149,12 @@ def factory_space(spec: str) -> Space:
     """A Space over a user factory 'module:function' (see the module docstring for the protocol)."""
     factory, module = load_factory(spec)
 
-    def build(arch: str, num_classes: int) -> nn.Module:
+    def build(arch: str | None, num_classes: int) -> nn.Module:
         return call_factory(factory, arch, num_classes)
 
-    def check(arch: str) -> None:
-        if not isinstance(arch, str):
-            raise TypeError(f"an arch is a str, got {type(arch).__name__}")
+    def check(arch: str | None) -> None:
+        if arch is not None and not isinstance(arch, str):
+            raise TypeError(f"an arch is a str (or None: factory() without one), got {type(arch).__name__}")
 
     return Space(spec, build, check, getattr(module, "sample_arch", None), getattr(module, "mutate_arch", None),
                  getattr(module, "all_archs", None))
@@ -175,7 +177,7 @@ def resolve_space(name: str, *, variant: str = "zero_cost", channels: int = 16, 
 def arch_from_table(text: str, csv_path: str | None) -> tuple[str, int | None]:
     """(arch, benchmark index): `text` is an arch string, or a row index of the table `csv_path`
     (NB201 tables: row i = benchmark index i); the index is looked up when a table is given."""
-    from .nb201_arch import arch_strings_from_table
+    from .tables import arch_strings_from_table
 
     if csv_path is None:
         if text.isdigit():

@@ -2,26 +2,25 @@
 
     config = SweepConfig(data="cifar10_train_first1000_convnetjs.npz")
     sweep(archs, "/tmp/nb201.jsonl", config)      # appends one JSON record per arch, resumable
-    score_arch(arch, config) -> record            # what one worker does (also used by ray_sweep)
     pending(archs, ResultsFile(path), config)     # what is left to do
+    CachedScorer(path, config)(arch)              # a score from the file, computed and appended on a miss
 
-A record: {"key", "arch", "score", "seconds", "params", "num_classes", "config", "version", "torch",
-"host", "pid", "time"}. A failed arch gets {"key", "arch", "error", ...} without "score": it is
-not done, so the next run of the same sweep retries it (a failure may be transient: out of
-memory, a killed worker); `sweep` reports the failed count and never stops on one arch, but a record
-it cannot write (a full disk, a read-only file) stops it with an OSError naming the file.
+Each arch is scored by scoring.score_arch (its record is described there). A failed arch gets
+{"key", "arch", "error", ...} without "score": it is not done, so the next run of the same sweep
+retries it (a failure may be transient: out of memory, a killed worker); `sweep` reports the
+failed count and never stops on one arch, but a record it cannot write (a full disk, a read-only
+file) stops it with an OSError naming the file.
 The file is the ResultsFile (append-only JSONL, fsync'ed, torn-line repair, several writers), so a
 sweep killed at any point (SIGKILL included) loses at most the arch being scored, and a finished
 record is appended only if no finished record of its key is in the file yet (sweeps sharing a file
 record each arch once). SweepConfig and its keys live in sweep_config.
+sweep() and CachedScorer call this module's name `score_arch` (tests replace it to interleave sweeps).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import socket
 import sys
 import time
 import traceback
@@ -30,77 +29,15 @@ from typing import Any, Iterable
 
 from .progress import Progress
 from .results import ResultsFile
-from .sweep_config import KEY_SCHEMA, NOT_IN_KEY, SweepConfig, file_digest  # noqa: F401 (this module's API)
-
-
-@functools.lru_cache(maxsize=4)
-def _batch(data: str | None, n: int, offset: int, seed: int, num_classes: int | None, dtype: str, device: str):
-    import torch
-
-    from ..data import resolve_batch
-
-    x, y, k, text = resolve_batch(data, n, offset=offset, seed=seed, num_classes=num_classes)
-    return x.to(device=device, dtype=getattr(torch, dtype)), y.to(device), k, text
-
-
-def load_config_batch(config: SweepConfig):
-    """(x, y, num_classes, description) of a config, loaded once per process (cached)."""
-    return _batch(config.data, config.batch_size, config.data_offset, config.seed, config.num_classes,
-                  config.dtype, config.device)
-
-
-def build_model(arch: str, config: SweepConfig, num_classes: int):
-    """The config's model of `arch`, initialized from torch.manual_seed(config.seed) (global RNG restored)."""
-    import torch
-
-    from .spaces import resolve_space
-
-    space = resolve_space(config.space, variant=config.variant, channels=config.channels, cells=config.cells)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = space.build(arch, num_classes)
-    return model.to(device=config.device, dtype=getattr(torch, config.dtype)).train()
-
-
-def _provenance() -> dict[str, Any]:
-    import torch
-
-    from .. import __version__
-
-    return {"version": __version__, "torch": torch.__version__, "host": socket.gethostname(),
-            "pid": os.getpid(), "time": time.time()}
-
-
-def score_arch(arch: str, config: SweepConfig) -> dict[str, Any]:
-    """Builds, scores and describes one arch; raises on failure (sweep turns that into an error record)."""
-    from ..api import score_draws
-
-    x, y, num_classes, _ = load_config_batch(config)
-    model = build_model(arch, config, num_classes)
-    t0 = time.perf_counter()
-    draws = score_draws(model, x, y, n_inits=config.n_inits, seed=config.seed, engine=config.engine,
-                        backend=config.backend)
-    value = float(sum(d.score(config.reduction) for d in draws) / len(draws))
-    seconds = time.perf_counter() - t0
-    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    notes = list(dict.fromkeys(note for d in draws for note in d.notes))
-    return {"key": config.key(arch), "arch": arch, "score": value, "seconds": seconds, "params": params,
-            "num_classes": num_classes, "config": config.to_dict(), **_provenance(),
-            "engine": ",".join(dict.fromkeys(d.engine for d in draws)), **({"notes": notes} if notes else {})}
-
-
-def describe_engines(record: dict[str, Any]) -> str:
-    """'<arch>: engine <name>' plus one indented line per fallback note of a record."""
-    lines = [f"{record.get('arch') or 'model'}: engine {record.get('engine', '?')}"]
-    lines += [f"    {note}" for note in record.get("notes", [])]
-    return "\n".join(lines)
+from .scoring import describe_engines, provenance, score_arch
+from .sweep_config import SweepConfig
 
 
 def error_record(arch: str, config: SweepConfig, exc: BaseException) -> dict[str, Any]:
     """The record of a failed arch: no "score"; "error" holds 'Type: message', "traceback" the last lines."""
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-2000:]
     return {"key": config.key(arch), "arch": arch, "error": f"{type(exc).__name__}: {exc}", "traceback": tb,
-            "config": config.to_dict(), **_provenance()}
+            "config": config.to_dict(), **provenance()}
 
 
 def is_done(record: dict[str, Any]) -> bool:

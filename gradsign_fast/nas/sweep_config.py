@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 KEY_SCHEMA = "gradsign-sweep-v1"
-# Fields that cannot change the number (up to float32 summation order, ~1e-5 relative): not in key().
-NOT_IN_KEY = ("device", "engine", "backend")
+# Fields that say where and how the score is computed but cannot change the number (up to float32
+# summation order, ~1e-5 relative): not in key(), and records differing only there are one experiment.
+RUNTIME_FIELDS = ("device", "engine", "backend")
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class SweepConfig:
         backend: they compute the same number (float32 may flip ~1e-5 relative), so a sweep can
         resume on other hardware. Not the package version either.
         """
-        fields = {k: v for k, v in self.to_dict().items() if k not in NOT_IN_KEY}
+        fields = {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
         fields["data"] = None if self.data is None else file_digest(self.data)
         blob = json.dumps({"schema": KEY_SCHEMA, "arch": arch, **fields}, sort_keys=True, separators=(",", ":"))
         return f"{arch}#{hashlib.sha256(blob.encode()).hexdigest()[:16]}"

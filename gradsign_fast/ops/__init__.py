@@ -1,8 +1,9 @@
 """Sign-reduction ops: score = sum_k |sum_i sign(g[i, k])| over an (n, m) matrix, exact integers.
 
     sign_reduce(g, backend="auto") -> int      one shot, g: (n, m)
-    SignAccumulator(m).add(g_chunk) ...        the same over successive row chunks
+    ColumnSignCounts(m, ...).add(g_chunk) ...  the same over successive chunks
     backends() -> list[str]                    what runs in this process
+This package is a leaf: it imports nothing of gradsign_fast outside it but errors and options.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import importlib
 import torch
 
 from . import registry
-from .accumulator import REDUCTIONS, SignAccumulator, reduce_counts
-from .validate import check_matrix
+from .column_counts import REDUCTIONS, ColumnSignCounts, check_reduction, reduce_counts
+from .input_checks import FLOAT_DTYPES, check_matrix
 
 
 def _module_loader(module: str):
@@ -36,10 +37,11 @@ def backends() -> list[str]:
 
 def sign_reduce(g: torch.Tensor, *, backend: str = "auto") -> int:
     """sum_k |sum_i sign(g[i, k])| for g: (n, m), skipping columns that hold a NaN; a Python int."""
-    from ..dispatch import choose_backend
-
     check_matrix(g)
-    return int(choose_backend(backend, g.device).sign_reduce(g))
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a string such as 'auto', 'torch' or 'cpp', got {backend!r}")
+    return int(registry.resolve(backend, g.device).sign_reduce(g))
 
 
-__all__ = ["REDUCTIONS", "SignAccumulator", "backends", "reduce_counts", "registry", "sign_reduce"]
+__all__ = ["FLOAT_DTYPES", "REDUCTIONS", "ColumnSignCounts", "backends", "check_reduction", "reduce_counts",
+           "registry", "sign_reduce"]

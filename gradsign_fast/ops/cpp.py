@@ -3,13 +3,14 @@
 Math: counts[k] += sum_i sign(g[i, k]); nan[k] |= any_i isnan(g[i, k]);
       sign_reduce(g) = sum_k [not nan[k]] |counts[k]|, for g: (n, m) fp16/bf16/fp32/fp64 on the CPU.
 One pass over g, no copy for row-strided (unit column stride) or transposed (unit row stride) views;
-any other strides are copied to contiguous once. The instruction set (scalar / avx2 / avx512) is
-chosen per call: GRADSIGN_CPU_ISA if set (an ISA the CPU lacks raises), else the best available.
-Threads: at::get_num_threads() (torch.set_num_threads).
+any other strides are copied to contiguous once. The instruction set (scalar / avx2 / avx512) is an
+argument of every call (Options.cpu_isa, from GRADSIGN_CPU_ISA): 'auto' runs the best this CPU has,
+one the CPU lacks raises. Threads: at::get_num_threads() (torch.set_num_threads).
 """
 
 from __future__ import annotations
 
+from ..options import cpu_isa
 from .op_backend import op_backend
 
 name = "cpp"
@@ -18,11 +19,11 @@ _ops = op_backend(name, "cpu", "CPU")
 supports, accumulate_, sign_reduce = _ops.supports, _ops.accumulate_, _ops.sign_reduce
 
 
-def active_isa() -> str:
-    """The instruction set the next call runs ('scalar', 'avx2' or 'avx512')."""
+def active_isa(isa: str | None = None) -> str:
+    """The instruction set a call with `isa` runs ('scalar', 'avx2' or 'avx512'); None: GRADSIGN_CPU_ISA."""
     from .. import _C
 
-    return _C.active_isa()
+    return _C.active_isa(cpu_isa() if isa is None else isa)
 
 
 def supported_isas() -> list[str]:
@@ -37,7 +38,7 @@ def load():
     try:
         from .. import _C  # noqa: F401  (defines torch.ops.gradsign_fast.*)
     except ImportError as exc:
-        from ..info import build_reason
+        from .build_record import build_reason
 
         raise ImportError(f"gradsign_fast._C is not available ({build_reason('cpp')}): {exc}") from exc
     from .library import register_fakes

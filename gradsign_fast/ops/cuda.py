@@ -20,7 +20,7 @@ supports, accumulate_, sign_reduce = _ops.supports, _ops.accumulate_, _ops.sign_
 
 def load():
     """This module, once gradsign_fast._C (op schema) and gradsign_fast._C_cuda import; else ImportError."""
-    from ..info import build_reason
+    from .build_record import build_reason
 
     if not torch.version.cuda:
         raise ImportError(f"torch {torch.__version__} is a CPU-only build")

@@ -1,8 +1,9 @@
 """Fake (meta) implementations of the gradsign_fast custom ops, so they compose with torch.compile.
 
 The ops themselves are defined in C++ (csrc/ops.cpp, TORCH_LIBRARY(gradsign_fast, ...)):
-    torch.ops.gradsign_fast.sign_reduce(g: (n, m)) -> 0-d int64 tensor
-    torch.ops.gradsign_fast.sign_count_(g: (n, m), counts: (m,) int64, nan: (m,) bool) -> None  (mutates both)
+    torch.ops.gradsign_fast.sign_reduce(g: (n, m), isa="auto") -> 0-d int64 tensor
+    torch.ops.gradsign_fast.sign_count_(g: (n, m), counts: (m,) int64, nan: (m,) bool, isa="auto") -> None
+        (mutates counts and nan; isa: the CPU instruction set, ignored on CUDA)
 register_fakes() runs once, after gradsign_fast._C has been imported (the schema must exist).
 """
 
@@ -21,11 +22,11 @@ def register_fakes() -> None:
     register = getattr(torch.library, "register_fake", None) or torch.library.impl_abstract
 
     @register("gradsign_fast::sign_reduce")
-    def _sign_reduce_fake(g: torch.Tensor) -> torch.Tensor:
+    def _sign_reduce_fake(g: torch.Tensor, isa: str = "auto") -> torch.Tensor:
         return g.new_empty((), dtype=torch.int64)
 
     @register("gradsign_fast::sign_count_")
-    def _sign_count_fake(g: torch.Tensor, counts: torch.Tensor, nan: torch.Tensor) -> None:
+    def _sign_count_fake(g: torch.Tensor, counts: torch.Tensor, nan: torch.Tensor, isa: str = "auto") -> None:
         return None
 
     _REGISTERED = True

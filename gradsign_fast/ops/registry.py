@@ -4,23 +4,32 @@ A backend is any object with
 
     name: str
     supports(device: torch.device) -> bool
-    accumulate_(g, counts, nan) -> None
+    accumulate_(g, counts, nan, *, isa="auto") -> None
         g: (n, m) float16/bfloat16/float32/float64, any strides, on a supported device
         counts: (m,) int64 contiguous, same device; counts[k] += sum_i sign(g[i, k])
         nan: (m,) bool contiguous, same device;    nan[k] |= any_i isnan(g[i, k])
-    sign_reduce(g) -> int
+        isa: the CPU instruction set ('cpp' only; the others ignore it)
+    sign_reduce(g, *, isa="auto") -> int
         g as above; returns sum_k |sum_i sign(g[i, k])| over the columns k without a NaN.
+and optionally per-layer fused kernels (see gradsign_fast/engines/conv_rule.py for who calls them):
+    per_sample_gemm_signs_(d, u, counts, nan) -> None
+        d: (n, g, o, L), u: (n, g, k, L); counts (g*o*k,) += column sign sums of G_i = d_i u_i^T.
 
 Backends register a *loader* (a zero-argument callable returning the backend object, raising
 ImportError/RuntimeError with a reason when it cannot run here). Loaders run on first use, never at
 import time, so importing gradsign_fast never touches CUDA, Triton or the compiled extension.
 
-Choosing a backend for "auto" is not done here: see gradsign_fast/dispatch.py.
+resolve(name, device) is the one place a backend is chosen: a name, or "auto" for the first of
+AUTO_ORDER[device type] that runs there.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
+
+# "auto": per device type, the backends to try in order. On CUDA Triton comes first: it also has the
+# fused per-layer kernels (no per-sample gradient in memory); the CUDA C++ kernels reduce the rest.
+AUTO_ORDER = {"cpu": ("cpp", "torch"), "cuda": ("triton", "cuda", "torch")}
 
 _LOADERS: dict[str, Callable[[], Any]] = {}
 _LOADED: dict[str, Any] = {}
@@ -99,3 +108,24 @@ def get(name: str) -> Any:
         f"sign-reduction backend {name!r} is not available ({why}); "
         f"available here: {runnable()}; use backend='auto' to pick one automatically"
     )
+
+
+def resolve(name: str, device: Any) -> Any:
+    """The backend object that reduces tensors on `device`: `name`, or for "auto" the first of
+    AUTO_ORDER that loads and supports the device ('torch' runs everywhere). An explicitly named backend
+    that is missing or cannot reduce on `device` raises ValueError listing the ones that can."""
+    import torch
+
+    device = torch.device(device)
+    if name != "auto":
+        backend = get(name)
+        if not backend.supports(device):
+            able = [b for b in runnable() if _LOADED[b].supports(device)]
+            raise ValueError(f"backend {name!r} cannot reduce tensors on {device}; available here: {able}; "
+                             "use backend='auto' to pick one automatically")
+        return backend
+    for candidate in AUTO_ORDER.get(device.type, ()):
+        backend = load(candidate)
+        if backend is not None and backend.supports(device):
+            return backend
+    return get("torch")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .validate import check_accumulators, check_matrix
+from .input_checks import check_accumulators, check_matrix
 
 name = "torch"
 _BLOCK_ELEMENTS = 1 << 24  # elements of g per column block: bounds the (n, block) temporaries
@@ -26,7 +26,7 @@ def _column_blocks(g: torch.Tensor):
         yield start, min(m, start + step)
 
 
-def accumulate_(g: torch.Tensor, counts: torch.Tensor, nan: torch.Tensor) -> None:
+def accumulate_(g: torch.Tensor, counts: torch.Tensor, nan: torch.Tensor, *, isa: str | None = None) -> None:
     """counts: (m,) int64 += column sums of sign(g: (n, m)); nan: (m,) bool |= column has a NaN."""
     check_accumulators(g, counts, nan)
     if g.shape[0] == 0:
@@ -37,7 +37,7 @@ def accumulate_(g: torch.Tensor, counts: torch.Tensor, nan: torch.Tensor) -> Non
         nan[start:stop] |= torch.isnan(block).any(0)
 
 
-def sign_reduce(g: torch.Tensor) -> int:
+def sign_reduce(g: torch.Tensor, *, isa: str | None = None) -> int:
     """sum_k |sum_i sign(g[i, k])| over the NaN-free columns of g: (n, m)."""
     check_matrix(g)
     m = g.shape[1]

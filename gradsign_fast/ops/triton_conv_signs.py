@@ -5,13 +5,12 @@ Math: counts[j, o, k] += sum_i sign( sum_l D[i, j, o, l] * U[i, j, k, l] )
 One program owns a (BLOCK_O, BLOCK_K) tile of group j and a slice of samples: it forms each sample's
 tile in registers (tl.dot over L, IEEE float32, no TF32), keeps int32 sign counts and NaN marks in
 registers, and adds them to global memory with one atomic add / or per tile.
-Used by the batched engine on CUDA for float32 Conv2d / Linear-on-sequence weights; tested on the CPU
-with TRITON_INTERPRET=1 (set before triton is imported). Importing this module never touches CUDA.
+The 'triton' backend's per_sample_gemm_signs_ (engines/conv_rule.py calls it for float32 Conv2d /
+Linear-on-sequence weights when that backend was chosen); tested on the CPU with TRITON_INTERPRET=1
+(set before triton is imported). Importing this module never touches CUDA.
 """
 
 from __future__ import annotations
-
-from typing import Sequence
 
 import torch
 import triton
@@ -79,28 +78,12 @@ def conv_sign_counts_(
     )
 
 
-def accumulate_calls_(calls: Sequence, grads: Sequence[torch.Tensor], counts: torch.Tensor, nan: torch.Tensor) -> bool:
-    """counts: (m,) int64 += column sign sums over the samples of G_i = sum over calls of D_i U_i^T; nan:
-    (m,) bool |= NaN marks. False (nothing done) where the calls' group layouts differ."""
-    from torch import nn
+def per_sample_gemm_signs_(d: torch.Tensor, u: torch.Tensor, counts: torch.Tensor, nan: torch.Tensor) -> None:
+    """counts: (g*o*k,) int64 += column sign sums of G_i = d_i u_i^T; nan: (g*o*k,) bool |= NaN marks.
 
-    from ..engines.conv_rule import factors
-    from ..options import memory_budget_bytes
-
-    groups = {call.module.groups if isinstance(call.module, nn.Conv2d) else 1 for call in calls}
-    if len(groups) != 1:
-        return False
-    n = calls[0].x.shape[0]
+    d: (n, g, o, L), u: (n, g, k, L) float32, any strides; one launch, int32 counts in the kernel."""
     count32 = torch.zeros(counts.shape, dtype=torch.int32, device=counts.device)
     nan32 = torch.zeros(counts.shape, dtype=torch.int32, device=counts.device)
-    per_sample = sum(4 * factors(c, d, 0, 1)[1].numel() * 2 for c, d in zip(calls, grads))
-    chunk = max(1, min(n, memory_budget_bytes() // max(per_sample, 1)))
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        parts = [factors(call, d, start, stop) for call, d in zip(calls, grads)]
-        d_all = parts[0][0] if len(parts) == 1 else torch.cat([p[0] for p in parts], -1)
-        u_all = parts[0][1] if len(parts) == 1 else torch.cat([p[1] for p in parts], -1)
-        conv_sign_counts_(d_all, u_all, count32, nan32)
+    conv_sign_counts_(d, u, count32, nan32)
     counts += count32.to(torch.int64)
     nan |= nan32.bool()
-    return True

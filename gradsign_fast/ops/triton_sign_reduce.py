@@ -24,7 +24,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .validate import check_accumulators, check_matrix
+from .input_checks import check_accumulators, check_matrix
 
 # (integer type of the bit pattern, |x| mask, bits of +inf) per floating dtype
 _BITS = {
@@ -105,14 +105,14 @@ class TritonSignReduce:
             BLOCK_N=self.BLOCK_N, BLOCK_M=self.BLOCK_M,
         )
 
-    def accumulate_(self, g: torch.Tensor, counts: torch.Tensor, nan: torch.Tensor) -> None:
+    def accumulate_(self, g: torch.Tensor, counts: torch.Tensor, nan: torch.Tensor, *, isa: str | None = None) -> None:
         """counts: (m,) int64 += column sums of sign(g: (n, m)); nan: (m,) bool |= column has a NaN."""
         check_accumulators(g, counts, nan)
         if g.shape[0] == 0 or g.shape[1] == 0:
             return
         self._launch(g, counts, nan.view(torch.uint8), counts, reduce=False)
 
-    def sign_reduce(self, g: torch.Tensor) -> int:
+    def sign_reduce(self, g: torch.Tensor, *, isa: str | None = None) -> int:
         """sum_k |sum_i sign(g[i, k])| over the NaN-free columns of g: (n, m); a Python int."""
         check_matrix(g)
         n, m = g.shape
@@ -121,6 +121,17 @@ class TritonSignReduce:
         partial = torch.empty(triton.cdiv(m, self.BLOCK_M), dtype=torch.int64, device=g.device)
         self._launch(g, partial, partial, partial, reduce=True)
         return int(partial.sum().item())
+
+
+    def per_sample_gemm_signs_(self, d: torch.Tensor, u: torch.Tensor, counts: torch.Tensor, nan: torch.Tensor) -> None:
+        """counts: (g*o*k,) int64 += column sign sums of G_i = d_i u_i^T over the samples; nan: (g*o*k,)
+        bool |= NaN marks. d: (n, g, o, L), u: (n, g, k, L) float32 on a device this backend supports.
+        One fused launch (ops/triton_conv_signs.py): no G_i in memory."""
+        from .triton_conv_signs import per_sample_gemm_signs_
+
+        if not self.supports(d.device):
+            raise ValueError(f"the 'triton' backend runs on CUDA tensors (CPU with TRITON_INTERPRET=1), got {d.device}")
+        per_sample_gemm_signs_(d, u, counts, nan)
 
 
 def load() -> TritonSignReduce:

@@ -10,35 +10,33 @@
 
 Exit codes: 0 ok, 2 usage error, 1 runtime error (one line on stderr; set GRADSIGN_DEBUG=1 for the
 traceback), 3 partial (a sweep with failed archs: rerun to retry them), 130 interrupted.
-New subcommands: write add_<name>_arguments(parser) and run_<name>(args) -> int in cli_<name>.py,
-add both to SUBCOMMANDS.
+A subcommand is a module of this package with HELP, add_arguments(parser) and run(args) -> exit code,
+listed in SUBCOMMANDS; the options they share are in arguments.py. The torchrun entry point of
+gradsign_fast.distributed is cli/distributed.py (not a subcommand: torchrun starts it).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Callable, Sequence
 
-from . import cli_correlate, cli_rank, cli_score, cli_search, cli_sweep, cli_validate
-from .cli_common import PROG, UsageError, add_scoring_arguments, load_batch, torch_threads  # noqa: F401 (API)
-from .cli_common import check_seed_span
-from .cli_rank import DEFAULT_ARCHS, add_rank_arguments, run_rank  # noqa: F401 (API)
+from ..options import debug
+from . import correlate, rank, score, search, sweep, validate
+from .arguments import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, PROG, UsageError,
+                        check_seed_span)
 
+Run = Callable[[argparse.Namespace], int]
 # name -> (help, add_arguments, run)
-SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
-    "rank": (cli_rank.HELP, add_rank_arguments, run_rank),
-    "score": (cli_score.HELP, cli_score.add_score_arguments, cli_score.run_score),
-    "sweep": (cli_sweep.HELP, cli_sweep.add_sweep_arguments, cli_sweep.run_sweep),
-    "correlate": (cli_correlate.HELP, cli_correlate.add_correlate_arguments, cli_correlate.run_correlate),
-    "search": (cli_search.HELP, cli_search.add_search_arguments, cli_search.run_search),
-    "validate": (cli_validate.HELP, cli_validate.add_validate_arguments, cli_validate.run_validate),
+SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Run]] = {
+    module.__name__.rsplit(".", 1)[1]: (module.HELP, module.add_arguments, module.run)
+    for module in (rank, score, sweep, correlate, search, validate)
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    """The top-level parser, with one child parser per entry of SUBCOMMANDS."""
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -67,20 +65,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help / --version (0) and usage errors (2)
-        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
+        return EXIT_OK if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         check_seed_span(args)
         return args.run(args)
     except UsageError as exc:
         args.parser.print_usage(sys.stderr)
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
-        if os.environ.get("GRADSIGN_DEBUG"):
+        if debug():
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{PROG}: error: {message} (GRADSIGN_DEBUG=1 shows the traceback)", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
+
+
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "PROG", "SUBCOMMANDS",
+           "UsageError", "build_parser", "main"]

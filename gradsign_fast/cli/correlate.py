@@ -6,15 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli_common import PROG
-from .cli_sweep import key_value
+from .arguments import PROG, key_value
 
 HELP = "rank correlation (Spearman, Kendall) of scores with benchmark accuracy, and a scatter plot"
 # Accuracy columns tried in order when --accuracy is not given (the GradSign authors' targets first).
 DEFAULT_ACCURACY = ("valid_test_top1", "CIFAR10TestAccuracy200Epochs", "nats_test_accuracy")
 
 
-def add_correlate_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """RESULTS, --table, --accuracy, row and record filters, --plot, --json."""
     parser.add_argument("results", type=Path, help="a results file written by `sweep`")
     parser.add_argument("--table", type=Path, required=True, metavar="CSV",
                         help="accuracy table with an arch-string column (e.g. shared/data/nb201/*.csv)")
@@ -33,7 +33,8 @@ def add_correlate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def pick_accuracy(table: Path, wanted: str | None) -> str:
-    from .nas.correlate import table_columns
+    """The accuracy column: the one asked for, else the first of DEFAULT_ACCURACY the table has."""
+    from ..nas.tables import table_columns
 
     if wanted is not None:
         return wanted
@@ -44,8 +45,10 @@ def pick_accuracy(table: Path, wanted: str | None) -> str:
     raise ValueError(f"say which accuracy column of {table} to use with --accuracy; columns: {columns}")
 
 
-def run_correlate(args: argparse.Namespace) -> int:
-    from .nas.correlate import correlate, load_scores, load_table, scatter_plot
+def run(args: argparse.Namespace) -> int:
+    """Prints the correlations (or one JSON line), then writes the plot if asked."""
+    from ..nas.correlate import correlate, load_scores, scatter_plot
+    from ..nas.tables import load_table
 
     column = pick_accuracy(args.table, args.accuracy)
     scores = load_scores(args.results, select=dict(args.select))

@@ -1,8 +1,11 @@
-"""What the subcommands share: argument types, the scoring and model options, the batch, threads.
+"""What the subcommands share: argument types, the option groups, and what the options become.
 
-Each subcommand lives in cli_<name>.py as add_<name>_arguments(parser) and run_<name>(args) -> int;
-cli.py lists them in SUBCOMMANDS. Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 partial
-(some archs failed; their error records are in the results file), 130 interrupted.
+    int_range(1, 1024, "a number of threads")   argparse types: a usage error says what was expected
+    add_config_arguments(parser)                 --space, the model, the batch, engine/backend/device, --dtype
+    config_from_args(args) -> SweepConfig        the options as the config every scorer takes
+    load_batch(config), torch_threads(n)         the config's batch (once per process); torch threads in a block
+
+A bad combination of options found after parsing raises UsageError (exit 2, like argparse's errors).
 """
 
 from __future__ import annotations
@@ -15,16 +18,17 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 PROG = "gradsign-fast"
+# Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 partial (a sweep with failed archs), 130 interrupted.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_BATCH = 64  # the paper's batch size for NAS-Bench-201
-EXIT_PARTIAL = 3
+SEED_WANTED = "a seed 0 <= S < 2**64 (the range torch.manual_seed takes)"
 
 
 class UsageError(Exception):
     """A bad combination of options found after parsing: reported like argparse's errors (exit 2)."""
 
 
-SEED_WANTED = "a seed 0 <= S < 2**64 (the range torch.manual_seed takes)"
-
+# ---------------------------------------------------------------- argument types
 
 def _short(text: str) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
@@ -52,11 +56,8 @@ def int_range(low: int, high: int, what: str) -> Callable[[str], int]:
 
 
 def positive_int(text: str) -> int:
+    """An integer >= 1."""
     return _int_between(text, 1, None, "a positive integer")
-
-
-def nonnegative_int(text: str) -> int:
-    return _int_between(text, 0, None, "an integer >= 0")
 
 
 def seed_int(text: str) -> int:
@@ -74,7 +75,7 @@ def check_seed_span(args: argparse.Namespace) -> None:
 
 
 def positive_float(text: str) -> float:
-    """A finite number > 0 (no nan, no inf)."""
+    """A finite number > 0 (no nan, no inf), e.g. a search budget."""
     try:
         value = float(text)
     except ValueError:
@@ -85,6 +86,7 @@ def positive_float(text: str) -> float:
 
 
 def json_object(text: str) -> dict:
+    """A JSON object, e.g. Ray resources."""
     try:
         value = json.loads(text)
     except ValueError as exc:
@@ -95,7 +97,27 @@ def json_object(text: str) -> dict:
     return value
 
 
+def key_value(text: str) -> tuple[str, str]:
+    """COLUMN=VALUE -> (COLUMN, VALUE)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected COLUMN=VALUE, got {text!r}")
+    return key, value
+
+
+def shard_spec(text: str) -> tuple[int, int]:
+    """I/N with 0 <= I < N -> (I, N)."""
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, e.g. 0/2, got {text!r}") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
+    return i, n
+
+
 def device_type(text: str):
+    """cpu, cuda or cuda:K as a torch.device (meta and other device types are refused)."""
     import torch
 
     try:
@@ -113,16 +135,20 @@ def device_type(text: str):
 
 
 def engine_names() -> tuple[str, ...]:
-    from . import dispatch
+    """The --engine choices: every engine name score() accepts ("auto" first)."""
+    from ..options import ENGINES
 
-    return tuple(getattr(dispatch, "ENGINES", ("auto", "functorch", "loop")))
+    return tuple(ENGINES)
 
 
 def backend_names() -> tuple[str, ...]:
-    from .ops import registry
+    """The --backend choices: auto and every registered sign-reduction backend."""
+    from ..ops import registry
 
     return ("auto", *registry.registered())
 
+
+# ---------------------------------------------------------------- option groups
 
 def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every scoring subcommand shares: the batch, the engine/backend and the device."""
@@ -164,20 +190,45 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, seed_help: str | Non
                        help="NB201 cells per stage (default 5, the benchmark's)")
 
 
-def load_batch(args: argparse.Namespace):
-    """(x, y, num_classes, description) for the options of add_scoring_arguments; x: (n, 3, 32, 32)."""
-    from .data import resolve_batch
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Everything a SweepConfig holds: --space, the model, the batch, engine/backend/device, --dtype."""
+    parser.add_argument("--space", default="nb201", metavar="NAME",
+                        help="search space: nb201 (default) or a factory module:function taking an arch string")
+    add_model_arguments(parser)
+    add_scoring_arguments(parser)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="model and batch dtype (default float32)")
+
+
+# ---------------------------------------------------------------- what the options become
+
+def config_from_args(args: argparse.Namespace):
+    """The SweepConfig of the options (a parser without --space/--dtype means nb201 and float32)."""
+    from ..nas.sweep_config import SweepConfig
+
+    return SweepConfig(space=getattr(args, "space", "nb201"), variant=args.variant, channels=args.channels,
+                       cells=args.cells, num_classes=args.num_classes, batch_size=args.batch_size,
+                       data=None if args.data is None else str(args.data), data_offset=args.data_offset,
+                       seed=args.seed, n_inits=args.inits, device=str(args.device), engine=args.engine,
+                       backend=args.backend, dtype=getattr(args, "dtype", "float32"), reduction=args.reduction)
+
+
+def load_batch(config):
+    """(x, y, num_classes, description) of a config's batch, loaded once per process (the scorers reuse
+    it); a file that cannot give it names the options that asked for it."""
+    from ..nas.scoring import load_config_batch
 
     try:
-        return resolve_batch(args.data, args.batch_size, offset=args.data_offset, seed=args.seed,
-                             num_classes=args.num_classes)
+        return load_config_batch(config)
     except ValueError as exc:
-        if args.data is None:
+        if config.data is None:
             raise
-        raise ValueError(f"{exc} [set by --batch-size {args.batch_size} --data-offset {args.data_offset}]") from None
+        raise ValueError(f"{exc} [set by --batch-size {config.batch_size} --data-offset {config.data_offset}]") \
+            from None
 
 
 def check_device(device) -> None:
+    """A CUDA device torch cannot see is a runtime error before any work."""
     import torch
 
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -188,6 +239,7 @@ def check_device(device) -> None:
 
 
 def format_score(value: float) -> str:
+    """An integer score as an integer, any other with 6 significant digits."""
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.6g}"
 
 

@@ -6,14 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_common import PROG, UsageError, check_device, int_range, positive_float, seed_int, torch_threads
-from .cli_sweep import add_config_arguments, config_from_args, key_value
+from .arguments import (PROG, UsageError, add_config_arguments, check_device, config_from_args, int_range,
+                        key_value, positive_float, seed_int, torch_threads)
 
 HELP = "GradSign-assisted search (G-RS, G-REA) vs RS and REA, a table standing in for training"
 
 
-def add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    from .nas.search import METHODS
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The table and its columns, where the scores come from, the search options, the config options."""
+    from ..nas.search import METHODS
 
     parser.add_argument("--table", type=Path, required=True, metavar="CSV", help="the accuracy table (the 'training')")
     parser.add_argument("--accuracy", required=True, metavar="COLUMN",
@@ -52,20 +53,13 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
-def run_search(args: argparse.Namespace) -> int:
-    from .nas.correlate import load_table
-    from .nas.progress import Progress
-    from .nas.search import METHODS, Benchmark, check_budget, compare, summary_table
+def run(args: argparse.Namespace) -> int:
+    """Runs every method --runs times on the table; prints the summary table."""
+    from ..nas.progress import Progress
+    from ..nas.search import Benchmark, check_budget, compare, summary_table
+    from ..nas.tables import load_table
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise UsageError(f"--methods: unknown {unknown}; choose from {','.join(METHODS)}")
-    guided = any(m.startswith("G-") for m in methods)
-    if guided and args.scores is None and args.score_column is None:
-        raise UsageError("G-RS/G-REA need scores: give --scores RESULTS (from `sweep`) or --score-column COLUMN")
-    if args.scored_only and args.scores is None:
-        raise UsageError("--scored-only needs --scores RESULTS")
+    methods = _methods(args)
     where = dict(args.where)
     accs = load_table(args.table, args.accuracy, where=where, require="finite")
     reports = {c: load_table(args.table, c, where=where, require="finite") for c in (args.report or [args.accuracy])}
@@ -92,6 +86,22 @@ def run_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _methods(args: argparse.Namespace) -> list[str]:
+    """--methods as a list, checked against METHODS and against the scores the options give."""
+    from ..nas.search import METHODS
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise UsageError(f"--methods: unknown {unknown}; choose from {','.join(METHODS)}")
+    guided = any(m.startswith("G-") for m in methods)
+    if guided and args.scores is None and args.score_column is None:
+        raise UsageError("G-RS/G-REA need scores: give --scores RESULTS (from `sweep`) or --score-column COLUMN")
+    if args.scored_only and args.scores is None:
+        raise UsageError("--scored-only needs --scores RESULTS")
+    return methods
+
+
 class _KnownScores:
     """A scorer over a fixed arch -> score mapping; `known` is the set of archs it can answer."""
 
@@ -103,8 +113,10 @@ class _KnownScores:
 
 
 def _scorer(args: argparse.Namespace, accs: dict[str, float]):
-    from .nas.correlate import load_scores, load_table
-    from .nas.sweep import CachedScorer
+    """(scorer guiding G-RS/G-REA or None, a note saying where its scores come from)."""
+    from ..nas.correlate import load_scores
+    from ..nas.sweep import CachedScorer
+    from ..nas.tables import load_table
 
     if args.score_column is not None:
         scores = load_table(args.table, args.score_column, where=dict(args.where))

@@ -11,11 +11,12 @@ Table 2: on the CIFAR-10 rows of NASLib's zero-cost subset that RESULTS scored, 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from .correlate import correlate, load_scores, load_table
+from ..options import shared_data_override
+from .correlate import correlate, load_scores
+from .tables import load_table
 
 NASWOT_CSV = "nb201/naswot_arch_score_acc_nb201_cifar10.csv"
 NATS_CSV = "nb201/nats_bench_tss_test_acc_200ep.csv"
@@ -32,8 +33,8 @@ TARGETS = (
 
 def default_data_dir() -> Path:
     """GRADSIGN_SHARED_DATA, else ../shared/data beside the repository."""
-    env = os.environ.get("GRADSIGN_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
+    override = shared_data_override()
+    return override if override is not None else Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def _need(path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Boundary checks shared by every sign-reduction backend: clear errors, never a crash in a kernel."""
+"""Input checks shared by every sign-reduction backend: clear errors, never a crash in a kernel."""
 
 from __future__ import annotations
 
