@@ -30,12 +30,13 @@ def _verify_against_autograd(monkeypatch):
     monkeypatch.setenv("GRADSIGN_VERIFY", "1")
 
 
+@pytest.mark.parametrize("backend", ["auto", "torch"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
 @pytest.mark.parametrize("name", sorted(set(CASES) - FALLS_BACK))
-def test_zoo_matches_loop(name, dtype):
+def test_zoo_matches_loop(name, dtype, backend):
     case = CASES[name](dtype)
     expected = _reference(case.model, case.inputs, case.targets, case.loss_fn)
-    got = _batched(case.model, case.inputs, case.targets, case.loss_fn)
+    got = _batched(case.model, case.inputs, case.targets, case.loss_fn, backend=backend)
     if dtype == torch.float64 and case.exact_fp64:
         assert got == expected
     else:
@@ -71,11 +72,18 @@ CONVS = {
 }
 
 
-@pytest.fixture(params=["bmm_tiles", "grouped_conv"])
+@pytest.fixture(params=["fused_cpp", "bmm_tiles", "grouped_conv"])
 def conv_strategy(request, monkeypatch):
-    """Forces either way of forming per-sample conv gradients (conv_rule.py); small tiles."""
+    """Forces each way of forming per-sample conv gradients: the 'cpp' backend's fused per-layer op, or
+    (with the 'torch' backend) either tile path of conv_rule.py, with small tiles."""
     from gradsign_fast.engines import conv_rule
 
+    if request.param == "fused_cpp":
+        if "cpp" not in gradsign_fast.backends():
+            pytest.skip("the cpp extension is not built here")
+        monkeypatch.setenv("GRADSIGN_BACKEND", "cpp")
+        return request.param
+    monkeypatch.setenv("GRADSIGN_BACKEND", "torch")
     monkeypatch.setattr(conv_rule, "_BMM_MAX_POSITIONS", 10**9 if request.param == "bmm_tiles" else 0)
     monkeypatch.setattr(conv_rule, "_TILE_ELEMENTS", 64)
     return request.param

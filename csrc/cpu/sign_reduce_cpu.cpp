@@ -191,3 +191,43 @@ at::Tensor sign_reduce_cpu(const at::Tensor& g, c10::string_view isa) {
 
 }  // namespace cpu
 }  // namespace gradsign
+
+namespace gradsign {
+namespace cpu {
+
+// [total, finite]: total = sum_k [not nan[k]] |counts[k]|, finite = #{k: not nan[k]}; one pass.
+at::Tensor masked_abs_sum_cpu(const at::Tensor& counts, const at::Tensor& nan) {
+  TORCH_CHECK_VALUE(counts.defined() && counts.dim() == 1 && counts.scalar_type() == at::kLong &&
+                        counts.is_contiguous() && counts.device().is_cpu(),
+                    "gradsign_fast: counts must be a contiguous 1-D int64 CPU tensor, got ", counts.sizes(), " ",
+                    counts.scalar_type());
+  TORCH_CHECK_VALUE(nan.defined() && nan.dim() == 1 && nan.scalar_type() == at::kBool && nan.is_contiguous() &&
+                        nan.device().is_cpu() && nan.size(0) == counts.size(0),
+                    "gradsign_fast: nan must be a contiguous 1-D bool CPU tensor like counts, got ", nan.sizes(),
+                    " ", nan.scalar_type());
+  const int64_t* c = counts.data_ptr<int64_t>();
+  const bool* f = nan.data_ptr<bool>();
+  const int64_t m = counts.size(0);
+  std::pair<int64_t, int64_t> zero{0, 0};
+  const auto sums = at::parallel_reduce(
+      0, m, kMinWork, zero,
+      [&](int64_t b, int64_t e, std::pair<int64_t, int64_t> acc) {
+        int64_t total = 0, finite = 0;
+        for (int64_t k = b; k < e; ++k) {
+          const int64_t keep = f[k] ? 0 : 1;
+          total += keep * (c[k] < 0 ? -c[k] : c[k]);
+          finite += keep;
+        }
+        return std::pair<int64_t, int64_t>{acc.first + total, acc.second + finite};
+      },
+      [](std::pair<int64_t, int64_t> a, std::pair<int64_t, int64_t> b) {
+        return std::pair<int64_t, int64_t>{a.first + b.first, a.second + b.second};
+      });
+  at::Tensor out = at::empty({2}, counts.options());
+  out.data_ptr<int64_t>()[0] = sums.first;
+  out.data_ptr<int64_t>()[1] = sums.second;
+  return out;
+}
+
+}  // namespace cpu
+}  // namespace gradsign

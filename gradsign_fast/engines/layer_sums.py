@@ -2,8 +2,10 @@
 
     Linear weight on (n, in), called once:  sign(D)^T sign(A), no per-sample gradient   (linear_rule.py)
     any other weight (Conv2d, Linear on (n, *, in), reused or tied):
-        the backend's fused per-sample GEMM + sign kernel where it has one, else G_i = D_i U_i^T by
-        chunks of samples reduced to signs tile by tile                                 (conv_rule.py)
+        the backend's fused per-layer op where it has one ('cpp': conv_weight_signs_, one call per
+        layer, float32 / float64; layer_op.py builds its arguments), else its fused per-sample GEMM
+        kernel ('triton'), else G_i = D_i U_i^T by chunks of samples reduced to signs tile by tile
+        ('torch', 'cuda', other dtypes)                                                  (conv_rule.py)
     a bias: b_i = D_i summed over positions and calls, (n, C_out), reduced directly
 With verify (GRADSIGN_VERIFY=1) each rule also returns sum_i g_i, compared with autograd's batch
 gradient: a safety net that the calls explain the gradient.
@@ -19,7 +21,8 @@ from torch import nn
 from ..errors import CannotScoreExactly
 from ..ops import ColumnSignCounts
 from .capture import Call
-from .conv_rule import accumulate_weight_signs, per_sample_bias_grads
+from .conv_rule import accumulate_weight_signs, per_sample_bias_grads, per_sample_weight_grads
+from .layer_op import layer_op_args
 from .linear_rule import factorized_sign_counts
 
 
@@ -36,9 +39,20 @@ def add_param_signs(counts: ColumnSignCounts, calls: Sequence[Call], grads: Sequ
         d, a = grads[0], calls[0].x
         factorized = factorized_sign_counts(d, a)
         if factorized is not None:
-            counts.add_counts(factorized)
+            counts.add_counts(factorized, owned=True)
             return (d.t() @ a).reshape(-1) if verify else None
+    fused = getattr(counts.backend, "conv_weight_signs_", None)
+    args = layer_op_args(calls, grads) if fused is not None else None
+    if args is not None:
+        fused(*args, counts.counts, counts.nan, isa=counts.isa)
+        return _batch_gradient(calls, grads) if verify else None
     return accumulate_weight_signs(calls, grads, counts, chunk_size, memory_budget, verify)
+
+
+def _batch_gradient(calls: Sequence[Call], grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    """sum_i g_i: (m,), for the verify check (the per-sample gradients summed, chunk by chunk)."""
+    n = calls[0].x.shape[0]
+    return sum(per_sample_weight_grads(calls, grads, s, min(n, s + 8)).sum(0) for s in range(0, n, 8))
 
 
 def check_against_autograd(key: str, total: torch.Tensor | None, reference: torch.Tensor | None) -> None:

@@ -51,5 +51,5 @@ def factorized_sign_counts(d: torch.Tensor, a: torch.Tensor) -> torch.Tensor | N
     """
     if d.shape[0] >= _EXACT_ROWS or not products_keep_sign(d, a):
         return None
-    counts = torch.sign(d).to(torch.float32).t() @ torch.sign(a).to(torch.float32)
-    return counts.round_().to(torch.int64).reshape(-1)
+    counts = torch.sign(d).to(torch.float32).t() @ torch.sign(a).to(torch.float32)  # exact integers
+    return counts.to(torch.int64).reshape(-1)

@@ -36,11 +36,26 @@ def reduce_counts(
     total = 0
     finite_columns = 0
     for c, bad in zip(counts, nan, strict=True):
-        total += int(c.abs().masked_fill(bad, 0).sum().item())
-        finite_columns += int(bad.numel() - bad.sum().item())
+        t, f = masked_abs_sum(c, bad)
+        total += t
+        finite_columns += f
     if reduction == "sum":
         return total
     return total / finite_columns if finite_columns else math.nan
+
+
+def masked_abs_sum(counts: torch.Tensor, nan: torch.Tensor) -> tuple[int, int]:
+    """(sum_k [not nan[k]] |counts[k]|, #{k: not nan[k]}) of one entry: the 'cpp' backend's one-pass
+    op for CPU tensors where it is built, else plain torch (masking only when a NaN is there)."""
+    from .registry import load
+
+    cpp = load("cpp") if counts.device.type == "cpu" else None
+    if cpp is not None and counts.is_contiguous() and nan.is_contiguous():
+        total, finite = cpp.masked_abs_sum(counts, nan)
+        return total, finite
+    if bool(nan.any()):
+        return int(counts.abs().masked_fill(nan, 0).sum()), int(nan.numel() - nan.sum())
+    return int(counts.abs().sum()), nan.numel()
 
 
 class ColumnSignCounts:
@@ -56,12 +71,21 @@ class ColumnSignCounts:
         self.device = torch.device(device)
         self.backend = resolve(backend, self.device) if isinstance(backend, str) else backend
         self.isa = isa
-        self.counts = torch.zeros(m, dtype=torch.int64, device=self.device)
-        self.nan = torch.zeros(m, dtype=torch.bool, device=self.device)
+        self.m = m
+        self._counts: torch.Tensor | None = None  # allocated on first use (add_counts may adopt a tensor)
+        self._nan: torch.Tensor | None = None
 
     @property
-    def m(self) -> int:
-        return self.counts.numel()
+    def counts(self) -> torch.Tensor:
+        if self._counts is None:
+            self._counts = torch.zeros(self.m, dtype=torch.int64, device=self.device)
+        return self._counts
+
+    @property
+    def nan(self) -> torch.Tensor:
+        if self._nan is None:
+            self._nan = torch.zeros(self.m, dtype=torch.bool, device=self.device)
+        return self._nan
 
     def add(self, g: torch.Tensor) -> None:
         """g: (n_chunk, m) or (n_chunk, *shape) with prod(shape) == m; any float dtype and strides."""
@@ -79,11 +103,18 @@ class ColumnSignCounts:
         stop = start + g.shape[1]
         self.backend.accumulate_(g, self.counts[start:stop], self.nan[start:stop], isa=self.isa)
 
-    def add_counts(self, counts: torch.Tensor, nan: torch.Tensor | None = None) -> None:
-        """Adds integer column counts (m,) (and NaN marks) computed elsewhere, e.g. sign(D)^T sign(A)."""
-        if counts.shape != self.counts.shape:
+    def add_counts(self, counts: torch.Tensor, nan: torch.Tensor | None = None, *, owned: bool = False) -> None:
+        """Adds integer column counts (m,) (and NaN marks) computed elsewhere, e.g. sign(D)^T sign(A).
+
+        owned: `counts` is a fresh contiguous int64 tensor on this device that nobody else holds; the
+        first add then keeps it instead of adding it to zeros."""
+        if counts.shape != (self.m,):
             raise ValueError(f"counts of shape {tuple(counts.shape)} for {self.m} columns")
-        self.counts += counts.to(device=self.device, dtype=torch.int64)
+        fits = owned and counts.dtype == torch.int64 and counts.device == self.device and counts.is_contiguous()
+        if self._counts is None and fits:
+            self._counts = counts
+        else:
+            self.counts.add_(counts.to(device=self.device, dtype=torch.int64))
         if nan is not None:
             self.nan |= nan.to(self.device)
 

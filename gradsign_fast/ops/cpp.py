@@ -6,9 +6,13 @@ One pass over g, no copy for row-strided (unit column stride) or transposed (uni
 any other strides are copied to contiguous once. The instruction set (scalar / avx2 / avx512) is an
 argument of every call (Options.cpu_isa, from GRADSIGN_CPU_ISA): 'auto' runs the best this CPU has,
 one the CPU lacks raises. Threads: at::get_num_threads() (torch.set_num_threads).
+conv_weight_signs_ is the fused per-layer op: a Conv2d's per-sample weight gradients reduced to sign
+counts in one call, without writing them to memory.
 """
 
 from __future__ import annotations
+
+import torch
 
 from ..options import cpu_isa
 from .op_backend import op_backend
@@ -17,6 +21,27 @@ name = "cpp"
 
 _ops = op_backend(name, "cpu", "CPU")
 supports, accumulate_, sign_reduce = _ops.supports, _ops.accumulate_, _ops.sign_reduce
+
+
+def conv_weight_signs_(inputs: list[torch.Tensor], grads: list[torch.Tensor], geometry: list[int], groups: int,
+                       counts: torch.Tensor, nan: torch.Tensor, *, isa: str | None = None) -> None:
+    """counts: (m,) int64 += column sign sums of a Conv2d weight's per-sample gradients; nan: (m,) bool
+    |= NaN marks; one call per layer, no per-sample gradient in memory (csrc/cpu/conv_signs_cpu.cpp).
+
+    inputs[c]: (n, Cin, H, W), grads[c]: (n, Cout, Ho, Wo) of each call c of the weight (float32 or
+    float64, any strides, on the CPU); geometry: kh, kw, sh, sw, dh, dw, pad_top, pad_left per call.
+    """
+    for t in (*inputs, *grads, counts, nan):
+        if t.device.type != "cpu":
+            raise ValueError(f"the 'cpp' backend reduces CPU tensors, got one on {t.device}")
+    torch.ops.gradsign_fast.conv_weight_signs_(list(inputs), list(grads), list(geometry), int(groups), counts, nan,
+                                               cpu_isa() if isa is None else isa)
+
+
+def masked_abs_sum(counts: torch.Tensor, nan: torch.Tensor) -> tuple[int, int]:
+    """(sum_k [not nan[k]] |counts[k]|, #{k: not nan[k]}) for counts: (m,) int64, nan: (m,) bool, one pass."""
+    total, finite = torch.ops.gradsign_fast.masked_abs_sum(counts, nan).tolist()
+    return total, finite
 
 
 def active_isa(isa: str | None = None) -> str:

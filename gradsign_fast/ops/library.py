@@ -29,4 +29,12 @@ def register_fakes() -> None:
     def _sign_count_fake(g: torch.Tensor, counts: torch.Tensor, nan: torch.Tensor, isa: str = "auto") -> None:
         return None
 
+    @register("gradsign_fast::masked_abs_sum")
+    def _masked_abs_sum_fake(counts: torch.Tensor, nan: torch.Tensor) -> torch.Tensor:
+        return counts.new_empty((2,), dtype=torch.int64)
+
+    @register("gradsign_fast::conv_weight_signs_")
+    def _conv_weight_signs_fake(inputs, grads, geometry, groups, counts, nan, isa="auto") -> None:
+        return None
+
     _REGISTERED = True

@@ -1,0 +1,76 @@
+"""The arguments of a backend's fused per-layer op (conv_weight_signs_) for the calls of one weight.
+
+Math (what the op computes, see csrc/cpu/conv_signs_cpu.cpp): weight (Cout, Cin/g, kh, kw) used by
+calls c, sample s:  counts += sum_s sign(G_s),  G_s = sum over calls c of D_c,s U_c,s^T, with U the
+implicit im2col of the call's input. Per call the op takes its input x: (n, Cin, H, W) and D = dL/dz:
+(n, Cout, Ho, Wo), any strides, and 8 ints: kh, kw, sh, sw, dh, dw, pad_top, pad_left (zero padding;
+bottom / right follow from Ho, Wo). Other padding modes are applied here (F.pad, as Conv2d does), so
+the op sees padding 0. A Linear on x: (n, *, in) is a 1x1 conv over the positions *: x as
+(n, in, P, 1), D as (n, out, P, 1), strided views.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .capture import Call
+
+LayerArgs = tuple[list[torch.Tensor], list[torch.Tensor], list[int], int]
+# Input channels per group from which the fused op beats the tile path (conv_rule.py) on the CPU: the
+# op then reads a channels-last copy of the input, no im2col. With fewer (first layers, depthwise) the
+# convolution's own weight-gradient kernel per chunk of samples plus one sign pass is faster (measured
+# with benchmarks/layer_op_table.py).
+MIN_CHANNELS_PER_GROUP = 32
+
+
+def _conv_args(conv: nn.Conv2d, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    (kh, kw), (sh, sw), (dh, dw) = conv.kernel_size, conv.stride, conv.dilation
+    if conv.padding_mode == "zeros" and not isinstance(conv.padding, str):
+        pt, pl = conv.padding
+    elif conv.padding_mode == "zeros":  # 'same' / 'valid': (left, right, top, bottom) as Conv2d pads
+        left, _, top, _ = conv._reversed_padding_repeated_twice
+        pt, pl = top, left
+    else:  # reflect / replicate / circular: pad as Conv2d._conv_forward does
+        x = F.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
+        pt = pl = 0
+    return x, d, [kh, kw, sh, sw, dh, dw, pt, pl]
+
+
+def _sequence_args(linear: nn.Linear, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    n = x.shape[0]
+    x = x.reshape(n, -1, linear.in_features).transpose(1, 2).unsqueeze(-1)
+    d = d.reshape(n, -1, linear.out_features).transpose(1, 2).unsqueeze(-1)
+    return x, d, [1, 1, 1, 1, 1, 1, 0, 0]
+
+
+def layer_op_args(calls: Sequence[Call], grads: Sequence[torch.Tensor], *,
+                  min_channels: int = MIN_CHANNELS_PER_GROUP) -> LayerArgs | None:
+    """(inputs, grads, geometry, groups) of conv_weight_signs_ for one weight, or None where the op does
+    not apply (a dtype other than float32 / float64, calls with different groups or kernel sizes) or
+    would be slower (fewer than `min_channels` input channels per group)."""
+    dtype = grads[0].dtype
+    if dtype not in (torch.float32, torch.float64) or any(c.x.dtype != dtype or d.dtype != dtype
+                                                          for c, d in zip(calls, grads)):
+        return None
+    modules = [c.module for c in calls]
+    if isinstance(modules[0], nn.Conv2d):
+        if len({(m.groups, m.kernel_size) for m in modules}) != 1 or not all(isinstance(m, nn.Conv2d) for m in modules):
+            return None
+        if any(c.x.dim() != 4 for c in calls):
+            return None
+        if modules[0].in_channels // modules[0].groups < min_channels:
+            return None
+        parts = [_conv_args(c.module, c.x, d) for c, d in zip(calls, grads)]
+        groups = modules[0].groups
+    else:
+        if not all(isinstance(m, nn.Linear) for m in modules) or any(c.x.dim() < 2 for c in calls):
+            return None
+        if modules[0].in_features < min_channels:
+            return None
+        parts = [_sequence_args(c.module, c.x, d) for c, d in zip(calls, grads)]
+        groups = 1
+    return [p[0] for p in parts], [p[1] for p in parts], [v for p in parts for v in p[2]], groups
