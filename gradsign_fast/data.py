@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -26,14 +26,15 @@ CIFAR_STD: tuple[float, float, float] = (0.2023, 0.1994, 0.2010)
 ZIP_MAGICS: tuple[bytes, ...] = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member; an empty zip
 
 
-def _normalize(pixels: torch.Tensor) -> torch.Tensor:
-    """pixels: (n, C, H, W) in [0, 1] -> (pixels - mean) / std per channel (CIFAR statistics; for
-    C != 3 every channel uses the channel-averaged mean and std)."""
-    C = pixels.shape[1]
+def _normalize(pixels: torch.Tensor, stats: tuple[Sequence[float], Sequence[float]] = (CIFAR_MEAN, CIFAR_STD)
+               ) -> torch.Tensor:
+    """pixels: (n, C, H, W) in [0, 1] -> (pixels - mean) / std per channel (`stats` = (mean, std) of 3
+    channels, CIFAR's by default; for C != 3 every channel uses the channel-averaged mean and std)."""
+    C, (mean3, std3) = pixels.shape[1], stats
     if C == 3:
-        mean, std = torch.tensor(CIFAR_MEAN), torch.tensor(CIFAR_STD)
+        mean, std = torch.tensor(mean3), torch.tensor(std3)
     else:
-        mean, std = torch.full((C,), sum(CIFAR_MEAN) / 3), torch.full((C,), sum(CIFAR_STD) / 3)
+        mean, std = torch.full((C,), sum(mean3) / 3), torch.full((C,), sum(std3) / 3)
     return (pixels - mean.to(pixels).view(1, C, 1, 1)) / std.to(pixels).view(1, C, 1, 1)
 
 
@@ -44,11 +45,13 @@ def synthetic_batch(
     num_classes: int = 10,
     shape: tuple[int, ...] = (3, 32, 32),
     dtype: torch.dtype = torch.float32,
+    mean: Sequence[float] = CIFAR_MEAN,
+    std: Sequence[float] = CIFAR_STD,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A reproducible SYNTHETIC batch: x: (n, *shape) dtype, y: (n,) int64 in [0, num_classes).
 
     Pixels are drawn uniformly in [0, 1] (float64, torch.Generator seeded with `seed`), then
-    normalized with the CIFAR mean/std, so x has the value range of a normalized CIFAR batch.
+    normalized with mean/std (default CIFAR's), so x has the value range of a normalized batch.
     Same arguments -> bitwise the same tensors, independent of the global RNG (left untouched).
     """
     if not isinstance(n, int) or n < 1:
@@ -61,7 +64,7 @@ def synthetic_batch(
     gen = torch.Generator().manual_seed(seed)
     pixels = torch.rand((n, *shape), generator=gen, dtype=torch.float64)
     y = torch.randint(0, num_classes, (n,), generator=gen, dtype=torch.int64)
-    return _normalize(pixels).to(dtype), y
+    return _normalize(pixels, (tuple(mean), tuple(std))).to(dtype), y
 
 
 def load_images(path: str | Path, n: int = 64, *, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,7 +21,7 @@ LAYERS = [
     ("api",),
     ("reference", "distributed", "info", "__init__"),  # the face and its neighbours
     ("data", "safe_pickle"),
-    ("nas",),
+    ("nas", "integrations"),                   # integrations: measures for zero-cost-nas and NASLib
     ("cli", "__main__"),
 ]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from shared_data import shared_data_dir
+from thirdparty_code import runnable_snippet
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -28,6 +29,12 @@ DATA = "$D/cifar/cifar10_train_first1000_convnetjs.npz"
 NASWOT = "$D/nb201/naswot_arch_score_acc_nb201_cifar10.csv"
 NATS = "$D/nb201/nats_bench_tss_test_acc_200ep.csv"
 NASLIB = "$D/nb201/naslib_zc_nb201_subset_with_nats_test.csv"
+SMALL_NB101 = "--batch-size 4 --channels 8 --cells 1"
+NB101_TABLE = "$D/nb101/nb101_gennas_zero_2500_testacc.csv"
+DARTS_TABLE = "$D/darts/naslib_zc_nb301_725.csv"
+NDS_TABLE = "$D/nds/nds_imagenet_subsets.csv"
+NB101_CELL = ("0111000001000100010000000100000001000000010000000|input|maxpool3x3|conv1x1-bn-relu|maxpool3x3|"
+              "conv3x3-bn-relu|conv1x1-bn-relu|output")
 ARCH = "'|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'"
 
 # README command -> what runs for it, in README order, in one scratch directory (later commands read
@@ -44,12 +51,36 @@ RUNS: dict[str, str] = {
         f"gradsign-fast score 1 --table {NATS} {SMALL_NB201}",
     "gradsign-fast sweep runs.jsonl --archs 1000 --data cifar10.npz":
         f"gradsign-fast sweep runs.jsonl --archs 3 --data {DATA} {SMALL_NB201} --quiet",
+    "gradsign-fast sweep runs.jsonl --archs 1000 --data cifar10.npz --jobs 2":
+        f"gradsign-fast sweep runs.jsonl --archs 4 --data {DATA} {SMALL_NB201} --jobs 2 --quiet",
     "gradsign-fast correlate runs.jsonl --table nb201.csv --accuracy valid_test_top1 --plot fig2.png":
         f"gradsign-fast correlate runs.jsonl --table {NASWOT} --accuracy valid_test_top1 --plot fig2.png",
     "gradsign-fast search --table nb201.csv --accuracy valid_top1 --scores runs.jsonl --runs 100 --budget 50":
         f"gradsign-fast search --table {NASWOT} --accuracy valid_top1 --scores runs.jsonl --scored-only "
         "--runs 3 --budget 2 --quiet",
     "D=../shared/data": "true",
+    f"gradsign-fast score '{NB101_CELL}' --space nb101": f"gradsign-fast score '{NB101_CELL}' --space nb101 {SMALL_NB101}",
+    f"gradsign-fast sweep nb101.jsonl --space nb101 --from-table {NB101_TABLE} --archs 1000 --data {DATA} --threads 1":
+        f"gradsign-fast sweep nb101.jsonl --space nb101 --from-table {NB101_TABLE} --archs 3 --data {DATA} "
+        f"--threads 1 {SMALL_NB101} --quiet",
+    f"gradsign-fast correlate nb101.jsonl --table {NB101_TABLE} --accuracy test_acc":
+        f"gradsign-fast correlate nb101.jsonl --table {NB101_TABLE} --accuracy test_acc",
+    f"gradsign-fast sweep c100.jsonl --from-table {NATS} --archs 1000 --dataset cifar100 --threads 1":
+        f"gradsign-fast sweep c100.jsonl --from-table {NATS} --archs 3 --dataset cifar100 --threads 1 {SMALL_NB201} "
+        "--quiet",
+    f"gradsign-fast correlate c100.jsonl --table {NATS} --accuracy CIFAR100TestAccuracy200Epochs":
+        f"gradsign-fast correlate c100.jsonl --table {NATS} --accuracy CIFAR100TestAccuracy200Epochs",
+    f"gradsign-fast sweep darts.jsonl --space darts --from-table {DARTS_TABLE} --data {DATA} --threads 1":
+        f"gradsign-fast sweep darts.jsonl --space darts --from-table {DARTS_TABLE} --archs 3 --data {DATA} "
+        "--threads 1 --batch-size 4 --channels 4 --cells 5 --quiet",
+    f"gradsign-fast correlate darts.jsonl --table {DARTS_TABLE} --accuracy val_accuracy":
+        f"gradsign-fast correlate darts.jsonl --table {DARTS_TABLE} --accuracy val_accuracy",
+    f"gradsign-fast sweep nds.jsonl --space nds-cifar --from-table {NDS_TABLE} --where space=DARTS_in --data {DATA} "
+    "--threads 1":
+        f"gradsign-fast sweep nds.jsonl --space nds-cifar --from-table {NDS_TABLE} --where space=DARTS_in --archs 3 "
+        f"--data {DATA} --threads 1 --batch-size 2 --quiet",
+    f"gradsign-fast correlate nds.jsonl --table {NDS_TABLE} --where space=DARTS_in --accuracy final_test_acc":
+        f"gradsign-fast correlate nds.jsonl --table {NDS_TABLE} --where space=DARTS_in --accuracy final_test_acc",
     f"gradsign-fast sweep runs.jsonl --from-table {NASWOT} --archs 1000 --data {DATA} --threads 1":
         f"gradsign-fast sweep runs.jsonl --from-table {NASWOT} --archs 3 --data {DATA} --threads 1 {SMALL_NB201} --quiet",
     f"gradsign-fast sweep runs.jsonl --from-table {NASLIB} --where dataset=cifar10 --data {DATA} --threads 1":
@@ -60,6 +91,18 @@ RUNS: dict[str, str] = {
     "runs.jsonl --scored-only --budget 20 --runs 100":
         f"gradsign-fast search --table {NASWOT} --accuracy valid_top1 --report valid_top1 --report test_top1 "
         "--scores runs.jsonl --scored-only --budget 2 --runs 3 --quiet",
+    "python benchmarks/table6.py /tmp/nb201_c10_table6.jsonl --runs 500 --plot /tmp/table6.png":
+        "python $ROOT/benchmarks/table6.py runs.jsonl --data $D --runs 2 --methods RS,G-RS,REA,G-REA,HB,G-HB "
+        "--plot table6.png",
+    f"gradsign-fast search --table {NATS} --report CIFAR10TestAccuracy200Epochs --multifidelity "
+    "$D/nb201/nb201_multifidelity.csv --scores runs.jsonl --scored-only --runs 500":
+        f"gradsign-fast search --table {NATS} --report CIFAR10TestAccuracy200Epochs --multifidelity "
+        "$D/nb201/nb201_multifidelity.csv --scores runs.jsonl --scored-only --runs 2 --methods RS,G-RS,HB,G-HB "
+        "--quiet",
+    f"gradsign-fast search --table {NATS} --accuracy CIFAR10TestAccuracy200Epochs --scores precomputed:nb201/cifar10 "
+    "--scored-only --runs 100 --budget 50":
+        f"gradsign-fast search --table {NATS} --accuracy CIFAR10TestAccuracy200Epochs --scores precomputed:nb201/cifar10 "
+        "--scored-only --runs 2 --budget 5 --quiet",
     "pytest benchmarks/bench_sign_reduce.py --benchmark-json=b.json && python benchmarks/ratio_table.py b.json":
         "GRADSIGN_BENCH_SHAPE=8x4096 python -m pytest -q -p no:cacheprovider $ROOT/benchmarks/bench_sign_reduce.py "
         "--benchmark-json=b.json --benchmark-min-rounds=1 --benchmark-max-time=0.01 && "
@@ -72,12 +115,35 @@ RUNS: dict[str, str] = {
         "python $ROOT/benchmarks/ratio_table.py m.json",
     "python benchmarks/numerics.py --archs 5 --batch 64 --data ../shared/data/cifar/cifar10_train_first1000_convnetjs.npz":
         "python $ROOT/benchmarks/numerics.py --archs 1 --batch 4 --data $D/cifar/cifar10_train_first1000_convnetjs.npz",
+    "python benchmarks/peer_table.py --threads 1 --clock cpu --repeats 5":
+        "python $ROOT/benchmarks/peer_table.py --models mlp --methods gradsign_fast,train_step,authors_loop "
+        "--batch 4 --threads 1 --clock cpu --repeats 1",
+    "python benchmarks/peer_table.py --models cnn --methods gradsign_fast,opacus,train_step --threads 2 --repeats 3":
+        "python $ROOT/benchmarks/peer_table.py --models cnn --methods gradsign_fast,opacus,train_step --batch 2 "
+        "--threads 2 --repeats 1",
+    "python benchmarks/check_overhead.py --threads 1":
+        "python $ROOT/benchmarks/check_overhead.py --models mlp --batch 4 --repeats 1 --threads 1",
+    "python benchmarks/gpu_report.py --out gpu_report.md":
+        "python $ROOT/benchmarks/gpu_report.py --cpu-dry-run --models nb201 --batch 4 --out gpu_report.md",
+    "python benchmarks/sweep_jobs.py":
+        "python $ROOT/benchmarks/sweep_jobs.py --archs 2 --channels 2 --batch-size 4 --jobs 1",
+    f"gradsign-fast score {ARCH} --variant authors_all_ops --dtype float64":
+        f"gradsign-fast score {ARCH} --variant authors_all_ops --dtype float64 --batch-size 4 --channels 2",
+    f"gradsign-fast score {ARCH} --variant authors_all_ops --reduction mean":
+        f"gradsign-fast score {ARCH} --variant authors_all_ops --reduction mean --batch-size 4 --channels 2",
+    "gradsign-fast sweep naslib.jsonl --from-table ../shared/data/nb201/naslib_zc_nb201_subset_with_nats_test.csv "
+    "--where dataset=cifar10 --archs 20":
+        f"gradsign-fast sweep naslib.jsonl --from-table {NASLIB} --where dataset=cifar10 --archs 2 {SMALL_NB201} --quiet",
+    "gradsign-fast score torchvision.models:squeezenet1_1 --batch-size 32":
+        "gradsign-fast score torchvision.models:squeezenet1_1 --batch-size 4 --threads 1",
     "torchrun --standalone --nproc_per_node 2 -m gradsign_fast.cli.distributed --archs 2":
         "torchrun --standalone --nproc_per_node 2 -m gradsign_fast.cli.distributed --archs 2 --batch-size 4 "
         "--channels 2 --cells 1",
 }
 
 SKIPS: dict[str, str] = {
+    'python -c "while True: pass" &': "a busy loop that never ends (the contention benchmark's load); the "
+                                      "benchmark command beside it runs",
     "bash scripts/install.sh": ".ci/run runs it before the tests; installing from a test would rebuild the "
                                "package under test",
     "bash scripts/install.sh && python -m pytest -q": "the test command itself",
@@ -90,6 +156,9 @@ SKIPS: dict[str, str] = {
                                                                      "runs Ray sweeps",
     "gradsign-fast sweep out.jsonl --archs 1000 --ray --workers 8": "8 Ray workers; tests/test_ray_sweep.py "
                                                                     "runs Ray sweeps",
+    "gradsign-fast sweep out.jsonl --archs 1000 --jobs 2": "1000 full-size archs; the same command runs at small "
+                                                          "size for `sweep runs.jsonl ... --jobs 2`, and "
+                                                          "tests/test_sweep_jobs.py runs --jobs sweeps",
     "python benchmarks/peak_memory.py": "allocates a 16.8M-weight model per engine in fresh processes (minutes); "
                                         "the memory bound is the benchmark's own assertion",
     "python benchmarks/ray_throughput.py --archs 8 --repeats 1": "starts Ray with 1 and 2 workers (minutes); "
@@ -179,7 +248,8 @@ def test_readme_command_runs(readme_command, scratch):
 
 @pytest.mark.parametrize("index", range(len(SNIPPETS)))
 def test_readme_python_snippet_runs(index, scratch):
-    result = subprocess.run([sys.executable, "-c", SNIPPETS[index]], cwd=scratch, env=_env(),
+    code = runnable_snippet(SNIPPETS[index])  # with zero-cost-nas / NASLib from ../shared/thirdparty, or a skip
+    result = subprocess.run([sys.executable, "-c", code], cwd=scratch, env=_env(),
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{SNIPPETS[index]}\nstderr:\n{result.stderr[-3000:]}"
 

@@ -141,6 +141,13 @@ def engine_names() -> tuple[str, ...]:
     return tuple(ENGINES)
 
 
+def nb201_variants() -> tuple[str, ...]:
+    """The --variant choices: every NAS-Bench-201 model variant build_nb201 takes."""
+    from ..nas.nb201_ops import VARIANTS
+
+    return VARIANTS
+
+
 def backend_names() -> tuple[str, ...]:
     """The --backend choices: auto and every registered sign-reduction backend."""
     from ..ops import registry
@@ -175,26 +182,43 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
                             "OMP_WAIT_POLICY=PASSIVE in the environment, can be several times faster)")
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, *, seed_help: str | None = None) -> None:
-    """--seed and the NAS-Bench-201 model options (variant, channels, cells)."""
+def add_model_arguments(parser: argparse.ArgumentParser, *, seed_help: str | None = None,
+                        per_space_size: bool = False) -> None:
+    """--seed, --dataset and the model options (variant, channels, cells); per_space_size: --channels
+    and --cells default to the --space's size (SweepConfig.SPACE_SIZES) instead of NB201's 16 and 5."""
     group = parser.add_argument_group("model")
     group.add_argument("--seed", type=seed_int, default=0,
                        help=seed_help or "seeds the synthetic batch and every model's init "
                                          "(0 <= SEED < 2**64, default 0)")
-    group.add_argument("--variant", choices=("zero_cost", "benchmark"), default="zero_cost",
+    group.add_argument("--variant", choices=nb201_variants(), default="zero_cost",
                        help="NB201 model: zero_cost, the model GradSign's authors scored (default); "
-                            "benchmark: TinyNetwork")
-    group.add_argument("--channels", type=int_range(1, 1024, "a number of channels"), default=16, metavar="C",
-                       help="NB201 channels of the first stage (default 16, the benchmark's)")
-    group.add_argument("--cells", type=int_range(1, 100, "a number of cells"), default=5, metavar="N",
-                       help="NB201 cells per stage (default 5, the benchmark's)")
+                            "benchmark: TinyNetwork; authors_all_ops: the authors' model with all 5 "
+                            "candidate ops on every edge (for --reduction mean as their nanmean harness)")
+    if per_space_size:
+        channels_help = "NB201 channels of the first stage (default 16), NB101 of the stem (default 128)"
+        cells_help = "NB201 cells per stage (default 5), NB101 cells per stack (default 3); defaults: the benchmarks'"
+    else:
+        channels_help = "NB201 channels of the first stage (default 16, the benchmark's)"
+        cells_help = "NB201 cells per stage (default 5, the benchmark's)"
+    group.add_argument("--channels", type=int_range(1, 1024, "a number of channels"),
+                       default=None if per_space_size else 16, metavar="C", help=channels_help)
+    group.add_argument("--cells", type=int_range(1, 100, "a number of cells"), default=None if per_space_size else 5,
+                       metavar="N", help=cells_help)
+    group.add_argument("--dataset", choices=("cifar10", "cifar100", "ImageNet16-120"), default="cifar10",
+                       help="the NB201 dataset the head and batch are for: cifar10 (default; 10 classes, 32x32), "
+                            "cifar100 (100 classes, 32x32), ImageNet16-120 (120 classes, 16x16). Without --data: "
+                            "SYNTHETIC seeded pixels of that shape and normalization; with --data: the file's "
+                            "images, box-downsampled to 16x16 for ImageNet16-120 (CIFAR images as a stand-in), "
+                            "its labels (< classes). Recorded in the config and the batch description")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """Everything a SweepConfig holds: --space, the model, the batch, engine/backend/device, --dtype."""
     parser.add_argument("--space", default="nb201", metavar="NAME",
-                        help="search space: nb201 (default) or a factory module:function taking an arch string")
-    add_model_arguments(parser)
+                        help="search space: nb201 (default), nb101 (NAS-Bench-101 cells: "
+                             "'<adjacency bits>|input|<op>|...|output') or a factory module:function taking an "
+                             "arch string")
+    add_model_arguments(parser, per_space_size=True)
     add_scoring_arguments(parser)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                         help="model and batch dtype (default float32)")
@@ -206,11 +230,19 @@ def config_from_args(args: argparse.Namespace):
     """The SweepConfig of the options (a parser without --space/--dtype means nb201 and float32)."""
     from ..nas.sweep_config import SweepConfig
 
-    return SweepConfig(space=getattr(args, "space", "nb201"), variant=args.variant, channels=args.channels,
-                       cells=args.cells, num_classes=args.num_classes, batch_size=args.batch_size,
-                       data=None if args.data is None else str(args.data), data_offset=args.data_offset,
-                       seed=args.seed, n_inits=args.inits, device=str(args.device), engine=args.engine,
-                       backend=args.backend, dtype=getattr(args, "dtype", "float32"), reduction=args.reduction)
+    dataset = getattr(args, "dataset", "cifar10")
+    try:
+        return SweepConfig(space=getattr(args, "space", "nb201"), variant=args.variant, channels=args.channels,
+                           cells=args.cells, num_classes=args.num_classes, batch_size=args.batch_size,
+                           data=None if args.data is None else str(args.data), data_offset=args.data_offset,
+                           seed=args.seed, n_inits=args.inits, device=str(args.device), engine=args.engine,
+                           backend=args.backend, dtype=getattr(args, "dtype", "float32"), reduction=args.reduction,
+                           dataset=dataset)
+    except ValueError as exc:
+        if "contradicts dataset" in str(exc):
+            raise UsageError(f"--num-classes {args.num_classes} contradicts --dataset {dataset}: leave "
+                             "--num-classes out (it follows the dataset)") from None
+        raise
 
 
 def load_batch(config):

@@ -10,7 +10,8 @@ from .arguments import PROG, key_value
 
 HELP = "rank correlation (Spearman, Kendall) of scores with benchmark accuracy, and a scatter plot"
 # Accuracy columns tried in order when --accuracy is not given (the GradSign authors' targets first).
-DEFAULT_ACCURACY = ("valid_test_top1", "CIFAR10TestAccuracy200Epochs", "nats_test_accuracy")
+DEFAULT_ACCURACY = ("valid_test_top1", "CIFAR10TestAccuracy200Epochs", "nats_test_accuracy",
+                    "val_accuracy", "final_test_acc")  # NB301 (nas.darts), NDS (nas.nds) tables
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

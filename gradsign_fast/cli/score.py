@@ -13,8 +13,8 @@ HELP = "score one model: a NAS-Bench-201 arch string, or a factory module:functi
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """MODEL [ARCH], --table, --json, -v and the config options (--space is implied by MODEL)."""
-    parser.add_argument("model", help="a NAS-Bench-201 arch string ('|nor_conv_3x3~0|+|...|') or a factory "
-                                      "module:function returning an nn.Module")
+    parser.add_argument("model", help="a NAS-Bench-201 arch string ('|nor_conv_3x3~0|+|...|'), an arch of "
+                                      "--space (e.g. nb101), or a factory module:function returning an nn.Module")
     parser.add_argument("arch", nargs="?", default=None,
                         help="the arch string passed to the factory (factory() is called without one)")
     parser.add_argument("--table", default=None, metavar="CSV",
@@ -25,9 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also print the engine that scored the model and why others could not")
     add_config_arguments(parser)
     parser.set_defaults(space=None)
-    for action in parser._actions:  # --space is implied by MODEL here
+    for action in parser._actions:  # --space is implied by MODEL here, unless MODEL is another space's arch
         if action.dest == "space":
-            action.help = argparse.SUPPRESS
+            action.help = "the space of MODEL when it is not an NB201 arch or a factory: nb101"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,11 +57,16 @@ def run(args: argparse.Namespace) -> int:
 def _resolve_model(args: argparse.Namespace) -> tuple[str | None, int | None]:
     """(arch, benchmark index) of MODEL [ARCH]; sets args.space (a factory, or nb201 for an arch string)."""
     from ..nas.nb201_arch import parse_arch
-    from ..nas.spaces import arch_from_table
+    from ..nas.spaces import NB201_NAMES, arch_from_table, resolve_space
 
     if ":" in args.model:
         args.space = args.model
         return args.arch, None
+    if args.space is not None and args.space.lower() not in NB201_NAMES:
+        if args.table is not None or args.arch is not None:
+            raise ValueError(f"--space {args.space} takes MODEL as its arch, without --table or an ARCH argument")
+        resolve_space(args.space).check(args.model)  # a clear error for a malformed arch (or space)
+        return args.model, None
     if args.arch is not None:
         raise ValueError(f"an arch argument goes with a factory module:function; {args.model!r} is not one")
     arch, index = arch_from_table(args.model, args.table)

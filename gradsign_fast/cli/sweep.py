@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .arguments import (EXIT_PARTIAL, PROG, UsageError, add_config_arguments, check_device, config_from_args,
-                        int_range, json_object, key_value, seed_int, shard_spec, torch_threads)
+                        int_range, json_object, key_value, positive_float, seed_int, shard_spec, torch_threads)
 
 HELP = "score many architectures into a resumable results file (JSONL; rerun to resume)"
 
@@ -17,6 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path, help="the results file (JSONL, appended to; created if missing)")
     _add_arch_sources(parser)
     fan = parser.add_argument_group("fan-out")
+    fan.add_argument("--jobs", type=int_range(1, 1024, "a number of worker processes"), default=None, metavar="N",
+                     help="N local worker processes, one torch thread each (--threads T: T each), splitting the "
+                          "archs with claim records in RESULTS; other --jobs sweeps on the same file share the work")
+    fan.add_argument("--claim-stale", type=positive_float, default=None, metavar="SECONDS",
+                     help="with --jobs: a claim older than this is free even if its owner seems alive (default "
+                          "3600; a claim of a dead process on this host is free at once)")
     fan.add_argument("--ray", action="store_true", help="score on a Ray cluster (needs `pip install ray`)")
     fan.add_argument("--workers", type=int_range(1, 10_000, "a number of workers"), default=1, metavar="N",
                      help="Ray workers (with --ray)")
@@ -116,7 +122,11 @@ def run(args: argparse.Namespace) -> int:
     if args.ray_address is not None and not args.ray:
         raise UsageError("--ray-address goes with --ray")
     if args.workers > 1 and not args.ray:
-        raise UsageError("--workers N runs Ray workers: add --ray (or run N local processes with --shard I/N)")
+        raise UsageError("--workers N runs Ray workers: add --ray (or N local processes with --jobs N)")
+    if args.jobs is not None and args.ray:
+        raise UsageError("--jobs N runs local worker processes, --ray runs Ray workers: choose one")
+    if args.claim_stale is not None and args.jobs is None:
+        raise UsageError("--claim-stale goes with --jobs")
     config = config_from_args(args)
     space = resolve_space(config.space, variant=config.variant, channels=config.channels, cells=config.cells)
     archs = select_archs(args, space)
@@ -124,15 +134,36 @@ def run(args: argparse.Namespace) -> int:
     with torch_threads(args.threads):
         if args.ray:
             summary = _ray(archs, args, config)
+        elif args.jobs is not None:
+            summary = _jobs(archs, args, config)
         else:
             summary = sweep(archs, args.results, config, progress=not args.quiet, verbose=args.verbose)
     print(f"# {summary.get('skipped', 0)} already done, {summary.get('done', 0)} scored, "
-          f"{summary.get('failed', 0)} failed, in {summary.get('seconds', 0.0):.1f} s")
+          f"{summary.get('failed', 0)} failed, in {summary.get('seconds', 0.0):.1f} s"
+          + (f" ({summary['jobs']} jobs, {summary['left']} left)" if "jobs" in summary else ""))
     if summary.get("failed"):
         print(f"{PROG}: {summary['failed']} archs failed: their error records are in {args.results}; "
               "rerun the same command to retry them", file=sys.stderr)
         return EXIT_PARTIAL
+    if summary.get("left"):
+        print(f"{PROG}: {summary['left']} archs are not finished ({summary.get('lost_workers', 0)} workers lost; "
+              "others held by live claims elsewhere): rerun the same command to finish them", file=sys.stderr)
+        return EXIT_PARTIAL
     return 0
+
+
+def _jobs(archs: list[str], args: argparse.Namespace, config) -> dict:
+    """nas.jobs.local_sweep with the options: --jobs workers of --threads (default 1) torch threads each."""
+    from ..nas.claims import DEFAULT_STALE_AFTER
+    from ..nas.jobs import local_sweep
+
+    stale = DEFAULT_STALE_AFTER if args.claim_stale is None else args.claim_stale
+    summary = local_sweep(archs, args.results, config, jobs=args.jobs, threads=args.threads or 1,
+                          stale_after=stale, progress=not args.quiet)
+    if summary.get("lost_workers"):
+        print(f"{PROG}: {summary['lost_workers']} of {args.jobs} workers exited abnormally; the others took over "
+              "what they had claimed", file=sys.stderr)
+    return summary
 
 
 def _ray(archs: list[str], args: argparse.Namespace, config) -> dict:

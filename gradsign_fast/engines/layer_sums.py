@@ -22,7 +22,7 @@ from ..errors import CannotScoreExactly
 from ..ops import ColumnSignCounts
 from .capture import Call
 from .conv_rule import accumulate_weight_signs, per_sample_bias_grads, per_sample_weight_grads
-from .layer_op import layer_op_args
+from .layer_op import MIN_CHANNELS_PER_GROUP, layer_op_args
 from .linear_rule import factorized_sign_counts
 
 
@@ -42,7 +42,9 @@ def add_param_signs(counts: ColumnSignCounts, calls: Sequence[Call], grads: Sequ
             counts.add_counts(factorized, owned=True)
             return (d.t() @ a).reshape(-1) if verify else None
     fused = getattr(counts.backend, "conv_weight_signs_", None)
-    args = layer_op_args(calls, grads) if fused is not None else None
+    # the channel count from which the op pays differs per backend (the CPU's is tuned, a GPU's is 1)
+    min_channels = getattr(counts.backend, "layer_op_min_channels", MIN_CHANNELS_PER_GROUP)
+    args = layer_op_args(calls, grads, min_channels=min_channels) if fused is not None else None
     if args is not None:
         fused(*args, counts.counts, counts.nan, isa=counts.isa)
         return _batch_gradient(calls, grads) if verify else None

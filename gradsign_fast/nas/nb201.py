@@ -10,10 +10,15 @@ Macro structure (the benchmark's TinyNetwork; the zero-cost model has the same s
 Differences from the two originals, on purpose:
 - forward() returns the logits only (TinyNetwork returns (features, logits)), so that
   loss_fn(model(x), y) works; features() returns the pooled (n, 4C) features.
-- The zero-cost model instantiates all 5 candidate ops on every edge and masks the unused ones; here
-  only the chosen op is kept. Unused ops get no gradient and add nothing to GradSign, so the score is
-  the same. Their creation is still replayed (and discarded) so that, after torch.manual_seed(s),
-  the kept weights are drawn exactly as the zero-cost model draws them.
+- The zero-cost model instantiates all 5 candidate ops on every edge and masks the unused ones; the
+  "zero_cost" variant keeps only the chosen op. Unused ops get no gradient and add nothing to the
+  GradSign sum, so that score is the same. Their creation is still replayed (and discarded) so that,
+  after torch.manual_seed(s), the kept weights are drawn exactly as the zero-cost model draws them.
+- The "authors_all_ops" variant keeps them, as the authors' NAS201Model does (cell.options: 6 edges x
+  5 candidates in AUTHORS_CANDIDATE_ORDER, edge-major; forward uses the chosen one per edge). Its
+  parameters() are theirs, in their order, and after the same torch.manual_seed equal to theirs. The
+  unused candidates' conv weights are scored as zeros: nothing changes for reduction="sum", but they
+  count in the denominator of reduction="mean", as in the authors' np.nanmean harness.
 """
 
 from __future__ import annotations
@@ -22,17 +27,28 @@ import torch
 from torch import nn
 
 from .nb201_arch import EDGES, parse_arch
-from .nb201_ops import AUTHORS_CANDIDATE_ORDER, ResNetBasicblock, check_variant, make_edge_op
+from .nb201_ops import AUTHORS_CANDIDATE_ORDER, AUTHORS_LAYOUT, ResNetBasicblock, check_variant, make_edge_op
 
 
 class NB201Cell(nn.Module):
     """One cell: node j = sum of layers[e](node[from]) over its edges.  x: (n, C, H, W) -> (n, C, H, W).
 
-    layers[e] is the op on EDGES[e] (same indexing as the benchmark's InferCell.layers).
+    layers[e] is the op on EDGES[e] (same indexing as the benchmark's InferCell.layers); in the
+    authors_all_ops variant options[5 e + k] is candidate AUTHORS_CANDIDATE_ORDER[k] of edge e (their
+    SearchCell.options) and edge_op(e) the chosen one.
     """
 
     def __init__(self, ops: tuple[str, ...], C: int, variant: str):
         super().__init__()
+        self.ops = ops
+        self.in_dim = self.out_dim = C
+        self.chosen: tuple[int, ...] | None = None  # authors_all_ops: index in options of each edge's op
+        if variant == "authors_all_ops":  # every candidate of every edge, created in the authors' order
+            self.options = nn.ModuleList(make_edge_op(name, C, variant)
+                                         for _ in ops for name in AUTHORS_CANDIDATE_ORDER)
+            self.chosen = tuple(len(AUTHORS_CANDIDATE_ORDER) * e + AUTHORS_CANDIDATE_ORDER.index(op)
+                                for e, op in enumerate(ops))
+            return
         layers = []
         for op in ops:
             if variant == "zero_cost":  # replay the zero-cost model's RNG use, keep only `op`
@@ -41,13 +57,15 @@ class NB201Cell(nn.Module):
             else:
                 layers.append(make_edge_op(op, C, variant))
         self.layers = nn.ModuleList(layers)
-        self.ops = ops
-        self.in_dim = self.out_dim = C
+
+    def edge_op(self, e: int) -> nn.Module:
+        """The module computing edge EDGES[e]."""
+        return self.layers[e] if self.chosen is None else self.options[self.chosen[e]]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for to in (1, 2, 3):
-            nodes.append(sum(self.layers[e](nodes[frm]) for e, (t, frm) in enumerate(EDGES) if t == to))
+            nodes.append(sum(self.edge_op(e)(nodes[frm]) for e, (t, frm) in enumerate(EDGES) if t == to))
         return nodes[-1]
 
 
@@ -72,7 +90,7 @@ class NB201Network(nn.Module):
         C_prev = C
         for stage, C_curr in enumerate((C, 2 * C, 4 * C)):
             if stage > 0:
-                cells.append(ResNetBasicblock(C_prev, C_curr, downsample_first=variant == "zero_cost"))
+                cells.append(ResNetBasicblock(C_prev, C_curr, downsample_first=variant in AUTHORS_LAYOUT))
             cells.extend(NB201Cell(ops, C_curr, variant) for _ in range(N))
             C_prev = C_curr
         self.cells = nn.ModuleList(cells)
@@ -104,7 +122,9 @@ def build_nb201(
     variant "zero_cost" (default): the model GradSign's authors scored (cell convs with bias, cell
     BatchNorm without affine parameters or running stats). "benchmark": the benchmark's TinyNetwork
     (cell convs without bias, affine BatchNorm with running stats; same state_dict keys, e.g. to
-    load trained weights). C: channels of the first stage (16), N: cells per stage (5),
+    load trained weights). "authors_all_ops": the authors' model exactly, all 5 candidate ops on
+    every edge (the unused ones idle), as their nanmean harness scored it: use it for
+    reduction="mean" parity. C: channels of the first stage (16), N: cells per stage (5),
     num_classes: 10 (CIFAR-10), 100 (CIFAR-100) or 120 (ImageNet16-120).
     forward(x) returns logits (n, num_classes), so loss_fn(model(x), y) works directly.
     """

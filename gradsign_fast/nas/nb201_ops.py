@@ -1,13 +1,18 @@
-"""NAS-Bench-201 building blocks, in two variants.
+"""NAS-Bench-201 building blocks, in three variants.
 
 Written after the benchmark's model (xautodl `cell_operations.py`: ReLUConvBN, ResNetBasicblock,
 POOLING, Zero, Identity) and the zero-cost-proxy model the GradSign authors scored
 (SamsungLabs zero-cost-nas `foresight/models/nasbench2_ops.py`). Attribute names follow xautodl so
 that a benchmark-variant state_dict has the benchmark's keys.
 
-    variant       cell convs   cell BatchNorm                          stem / reductions / head
-    "benchmark"   no bias      affine=True,  track_running_stats=True   affine BN, running stats
-    "zero_cost"   with bias    affine=False, track_running_stats=False  affine BN, running stats
+    variant            cell convs   cell BatchNorm                          stem / reductions / head
+    "benchmark"        no bias      affine=True,  track_running_stats=True   affine BN, running stats
+    "zero_cost"        with bias    affine=False, track_running_stats=False  affine BN, running stats
+    "authors_all_ops"  as zero_cost, and every edge holds all 5 candidate ops (the unused ones idle),
+                       exactly the authors' NAS201Model: see nb201.py
+
+The cell edges of zero_cost and authors_all_ops are the same modules; they differ in what the cell
+keeps (the chosen op per edge, or all 5 candidates per edge).
 
 With track_running_stats=False a BatchNorm always normalizes with the statistics of the batch it
 sees, in train and eval mode alike.
@@ -18,7 +23,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-VARIANTS: tuple[str, ...] = ("zero_cost", "benchmark")
+VARIANTS: tuple[str, ...] = ("zero_cost", "benchmark", "authors_all_ops")
+# The variants laid out as the authors' zero-cost model: weights created in its order (all 5 candidates
+# per edge, the reduction block's shortcut first), so that a torch seed draws the same initial weights.
+AUTHORS_LAYOUT: tuple[str, ...] = ("zero_cost", "authors_all_ops")
 # Order in which the zero-cost model instantiates the candidate ops of every edge (its OPS dict):
 # replayed in the zero_cost variant so that a given torch seed draws the same initial weights.
 AUTHORS_CANDIDATE_ORDER: tuple[str, ...] = ("none", "avg_pool_3x3", "nor_conv_3x3", "nor_conv_1x1", "skip_connect")

@@ -10,6 +10,9 @@ complete record: readers return it and the next append first adds the newline.
 The file is opened for writing only to write (an append, or a repair that has something to fix), so
 a read-only file can be read and resumed. An OSError while writing (a full disk, a read-only file) is
 re-raised with the same errno and a message naming the file; a failed append leaves no partial line.
+
+claim() is the work split of concurrent sweeps (nas.claims): under the same exclusive lock it checks
+that a key is neither finished nor held, and only then appends the caller's claim record.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any, Callable, Iterator
 log = logging.getLogger("gradsign_fast")
 
 Match = Callable[[dict[str, Any]], bool]
+KeyOf = Callable[[dict[str, Any]], Any]  # a record's key for LastRecordIndex (None: not indexed)
 _MAX_INDEXES = 8  # (key_field, match) pairs whose key index a ResultsFile keeps
 
 
@@ -34,7 +38,7 @@ class ResultsFile:
     def __init__(self, path: str | os.PathLike, *, fsync: bool = True):
         self.path = Path(path)
         self.fsync = fsync
-        self._indexes: dict[tuple[str, Match | None], KeyIndex] = {}
+        self._indexes: dict[tuple[type, Any, Match | None], KeyIndex] = {}
 
     def append(self, record: dict[str, Any]) -> None:
         """Appends one record atomically with respect to other writers and to a crash of this one."""
@@ -59,6 +63,27 @@ class ResultsFile:
                 return False
             self._write(fd, data)
         return True
+
+    def claim(self, value: Any, record: dict[str, Any], *, done: Match, key_of: KeyOf,
+              held: Match) -> tuple[str, dict[str, Any] | None]:
+        """Under one exclusive lock: ("done", None) if a record with "key" == value satisfies done(r);
+        else ("held", last) if `last`, the latest record r with key_of(r) == value, satisfies held(last);
+        else appends `record` (the caller's claim) and returns ("claimed", last). Both checks read only
+        what was appended since this object's last look (KeyIndex, LastRecordIndex)."""
+        data = _serialize(record)
+        with self._writing("append to") as fd:
+            _fix_tail(fd, self.path)
+            finished = self._index("key", done)
+            finished.refresh(fd)
+            if value in finished:
+                return "done", None
+            claims = self._index(key_of, None, kind=LastRecordIndex)
+            claims.refresh(fd)
+            last = claims.last(value)
+            if last is not None and held(last):
+                return "held", last
+            self._write(fd, data)
+        return "claimed", last
 
     def contains(self, value: Any, key_field: str = "key", *, match: Match | None = None) -> bool:
         """Whether a complete record has `key_field` == value (and match(record), if given)."""
@@ -111,18 +136,19 @@ class ResultsFile:
                 os.fsync(fd)
             return removed
 
-    def _index(self, key_field: str, match: Match | None) -> "KeyIndex":
-        """This object's KeyIndex for (key_field, match); the oldest is dropped beyond _MAX_INDEXES
-        (an unhashable match gets a fresh index each time)."""
-        slot = (key_field, match)
+    def _index(self, key_field: Any, match: Match | None, *, kind: type["KeyIndex"] | None = None) -> "KeyIndex":
+        """This object's KeyIndex (or `kind`) for (key_field, match); the oldest is dropped beyond
+        _MAX_INDEXES (an unhashable match gets a fresh index each time)."""
+        kind = kind or KeyIndex
+        slot = (kind, key_field, match)
         try:
             known = slot in self._indexes
         except TypeError:
-            return KeyIndex(key_field, match)
+            return kind(key_field, match)
         if not known:
             if len(self._indexes) >= _MAX_INDEXES:
                 self._indexes.pop(next(iter(self._indexes)))
-            self._indexes[slot] = KeyIndex(key_field, match)
+            self._indexes[slot] = kind(key_field, match)
         return self._indexes[slot]
 
     def _write(self, fd: int, data: bytes) -> None:
@@ -188,7 +214,7 @@ class KeyIndex:
         if self._stale(fd, st):
             self.values.clear()
             self.offset, self.identity, self.mark = 0, (st.st_dev, st.st_ino), b""
-        self.tail_values = set()
+        self.tail_values.clear()
         if st.st_size == self.offset:
             return
         data = _read_range(fd, self.offset, st.st_size)
@@ -209,6 +235,30 @@ class KeyIndex:
         record = _parse_object(line) if line else None
         if record is not None and self.key_field in record and (self.match is None or self.match(record)):
             into.add(_token(record[self.key_field]))
+
+
+class LastRecordIndex(KeyIndex):
+    """key -> the latest record with key_of(record) == key (key_of returning None: not indexed), kept
+    current like KeyIndex (only appended bytes are read). `key_of` takes KeyIndex's key_field slot."""
+
+    def __init__(self, key_of: KeyOf, match: Match | None = None):
+        super().__init__("", match)
+        self.key_of = key_of
+        self.values: dict[str, dict[str, Any]] = {}  # type: ignore[assignment]
+        self.tail_values: dict[str, dict[str, Any]] = {}  # type: ignore[assignment]
+
+    def last(self, value: Any) -> dict[str, Any] | None:
+        """The latest indexed record of `value` (an unterminated last line counts as the latest)."""
+        token = _token(value)
+        return self.tail_values.get(token) or self.values.get(token)
+
+    def _add(self, line: bytes, into) -> None:
+        record = _parse_object(line) if line else None
+        if record is None or (self.match is not None and not self.match(record)):
+            return
+        value = self.key_of(record)
+        if value is not None:
+            into[_token(value)] = record
 
 
 def _serialize(record: dict[str, Any]) -> bytes:

@@ -21,19 +21,21 @@ from .sweep_config import SweepConfig
 
 
 @functools.lru_cache(maxsize=4)
-def _batch(data: str | None, n: int, offset: int, seed: int, num_classes: int | None, dtype: str, device: str):
+def _batch(data: str | None, n: int, offset: int, seed: int, num_classes: int | None, dtype: str, device: str,
+           dataset: str = "cifar10"):
     import torch
 
-    from ..data import resolve_batch
+    from .datasets import dataset_batch
 
-    x, y, k, text = resolve_batch(data, n, offset=offset, seed=seed, num_classes=num_classes)
+    x, y, k, text = dataset_batch(dataset, data, n, offset=offset, seed=seed, num_classes=num_classes)
     return x.to(device=device, dtype=getattr(torch, dtype)), y.to(device), k, text
 
 
 def load_config_batch(config: SweepConfig):
-    """(x, y, num_classes, description) of a config, loaded once per process (cached)."""
+    """(x, y, num_classes, description) of a config, loaded once per process (cached); the inputs of
+    config.dataset as nas.datasets defines them."""
     return _batch(config.data, config.batch_size, config.data_offset, config.seed, config.num_classes,
-                  config.dtype, config.device)
+                  config.dtype, config.device, config.dataset)
 
 
 def build_model(arch: str | None, config: SweepConfig, num_classes: int):

@@ -11,7 +11,9 @@ training time (xautodl's RANDOM.py / R_EA.py, which their autodl/ folder modifie
                                                                                      (Real et al. 2019)
     G-REA  as REA, but M mutations of the parent are scored and only the best-scored child is trained
 
-This is what the authors' code does (M = 10 there; scoring is not charged to the budget). A run
+This is what the authors' code does (M = 10 there; scoring is not charged to the budget).
+REINFORCE / G-REINFORCE (search_reinforce.py) and Hyperband / G-HB (search_hyperband.py, on several
+training lengths: multifidelity.py) complete the paper's Table 6; run_method dispatches to all eight. A run
 returns the arch with the best accuracy seen during the search (the `search` column: what training
 would tell), and reports that arch's other columns (e.g. final test accuracy).
 
@@ -31,10 +33,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-from .nb201_arch import NUM_ARCHS, parse_arch
+from .nb201_arch import NB201_OPS, NUM_ARCHS, parse_arch
+from .search_hyperband import hyperband
+from .search_reinforce import reinforce
 from .spaces import mutate_nb201
 
-METHODS = ("RS", "G-RS", "REA", "G-REA")
+METHODS = ("RS", "G-RS", "REA", "G-REA", "REINFORCE", "G-REINFORCE", "HB", "G-HB")
+CLASSIC_METHODS = METHODS[:4]  # need one fidelity and no options: the CLI's default without --multifidelity
 MAX_TRAININGS = 1_000_000  # per run: a bigger budget is a mistake (or a run that would take forever)
 
 
@@ -47,6 +52,7 @@ class Benchmark:
     archs: list[str] = field(init=False)
     min_cost: float = field(init=False)  # the cheapest arch's cost: bounds the trainings a budget buys
     _neighbours: dict[str, list[str]] = field(init=False, default_factory=dict)
+    _codes: object = field(init=False, default=None, repr=False)  # (N, 6) op indices, built on first need
 
     def __post_init__(self) -> None:
         if not self.accs:
@@ -79,7 +85,9 @@ class Benchmark:
             return mutate_nb201(arch, rng)
         near = self._neighbours.get(arch)
         if near is None:
-            near = self._neighbours[arch] = _nearest(arch, self.archs)
+            if self._codes is None:
+                self._codes = _op_codes(self.archs)
+            near = self._neighbours[arch] = _nearest(arch, self.archs, self._codes)
         return near[rng.randrange(len(near))]
 
 
@@ -117,19 +125,26 @@ def _all_nb201(archs: Sequence[str]) -> bool:
         return False
 
 
-def _nearest(arch: str, archs: Sequence[str]) -> list[str]:
-    """The archs at the smallest Hamming distance >= 1 (over NB201 edges) from `arch`."""
-    ops = parse_arch(arch)
-    best, out = len(ops) + 1, []
-    for other in archs:
-        d = sum(a != b for a, b in zip(ops, parse_arch(other)))
-        if 1 <= d < best:
-            best, out = d, [other]
-        elif d == best:
-            out.append(other)
-    if not out:
+def _op_codes(archs: Sequence[str]):
+    """(N, 6) int8 numpy array: the NB201_OPS index of each arch's edge operations."""
+    import numpy as np
+
+    index = {op: i for i, op in enumerate(NB201_OPS)}
+    return np.array([[index[op] for op in parse_arch(a)] for a in archs], dtype=np.int8).reshape(len(archs), -1)
+
+
+def _nearest(arch: str, archs: Sequence[str], codes) -> list[str]:
+    """The archs at the smallest Hamming distance >= 1 (over NB201 edges) from `arch`, in table order;
+    codes = _op_codes(archs)."""
+    import numpy as np
+
+    index = {op: i for i, op in enumerate(NB201_OPS)}
+    distance = (codes != np.array([index[op] for op in parse_arch(arch)], dtype=np.int8)).sum(axis=1)
+    distance[distance == 0] = codes.shape[1] + 1
+    best = int(distance.min()) if len(distance) else codes.shape[1] + 1
+    if best > codes.shape[1]:
         raise ValueError(f"the table has no arch other than {arch}: nothing to mutate to")
-    return out
+    return [archs[i] for i in np.flatnonzero(distance == best)]
 
 
 @dataclass(frozen=True)
@@ -143,6 +158,8 @@ class RunResult:
     trained: int
     scored: int
     cost: float
+    # (budget spent, arch the run would return if it stopped there), each time that arch changes
+    trace: tuple[tuple[float, str], ...] = field(default=(), compare=False, repr=False)
 
 
 class _Tracker:
@@ -152,15 +169,20 @@ class _Tracker:
         self.bench, self.budget, self.scorer = bench, check_budget(budget, bench), scorer
         self.spent, self.trained, self.scored = 0.0, 0, 0
         self.best: tuple[float, str] | None = None
+        self.trace: list[tuple[float, str]] = []
+        self.level = 0
 
-    def train(self, arch: str) -> float | None:
-        acc, cost = self.bench.train(arch)
+    def train(self, arch: str, bench: Benchmark | None = None, level: int = 0) -> float | None:
+        """Train on self.bench, or on `bench` (fidelity `level`: the best arch is the most accurate at
+        the highest level trained, as Hyperband's incumbent)."""
+        acc, cost = (bench or self.bench).train(arch)
         if self.spent + cost > self.budget:  # as the authors: the arch that overruns is not counted
             return None
         self.spent += cost
         self.trained += 1
-        if self.best is None or acc > self.best[0]:
-            self.best = (acc, arch)
+        if self.best is None or (level, acc) > (self.level, self.best[0]):
+            self.best, self.level = (acc, arch), level
+            self.trace.append((self.spent, arch))
         return acc
 
     def best_scored(self, candidates: list[str]) -> str:
@@ -172,7 +194,8 @@ class _Tracker:
     def result(self, method: str, seed: int) -> RunResult:
         if self.best is None:
             raise ValueError(f"budget {self.budget} buys no training at all; raise it")
-        return RunResult(method, seed, self.best[1], self.best[0], self.trained, self.scored, self.spent)
+        return RunResult(method, seed, self.best[1], self.best[0], self.trained, self.scored, self.spent,
+                         tuple(self.trace))
 
 
 def _finite(x: float) -> float:
@@ -225,8 +248,12 @@ def regularized_evolution(bench: Benchmark, budget: float, rng: random.Random, *
 
 def run_method(method: str, bench: Benchmark, budget: float, seed: int, *,
                scorer: Callable[[str], float] | None = None, m: int = 10, population: int = 10,
-               sample: int = 3) -> RunResult:
-    """One seeded run of RS, G-RS, REA or G-REA (the G- methods need a scorer)."""
+               sample: int = 3, fidelities: Sequence[Benchmark] | None = None, eta: int = 3,
+               learning_rate: float = 0.5, ema_momentum: float = 0.9) -> RunResult:
+    """One seeded run of a METHODS entry (the G- methods need a scorer).
+
+    RS / REA / REINFORCE train on `bench`; HB / G-HB on `fidelities` (low -> high training length,
+    see search_hyperband), which they need. REINFORCE options: learning_rate, ema_momentum."""
     if method not in METHODS:
         raise ValueError(f"unknown search method {method!r}; known: {METHODS}")
     guided = method.startswith("G-")
@@ -234,12 +261,37 @@ def run_method(method: str, bench: Benchmark, budget: float, seed: int, *,
         raise ValueError(f"{method} needs GradSign scores (a scorer / a results file)")
     rng = random.Random(f"{method.removeprefix('G-')}:{seed}")  # RS and G-RS share a seed stream
     kwargs = dict(scorer=scorer if guided else None, m=m, seed=seed)
-    if method.endswith("RS"):
+    base = method.removeprefix("G-")
+    if base == "RS":
         return random_search(bench, budget, rng, **kwargs)
-    return regularized_evolution(bench, budget, rng, population=population, sample=sample, **kwargs)
+    if base == "REA":
+        return regularized_evolution(bench, budget, rng, population=population, sample=sample, **kwargs)
+    _check_count("m", m)
+    if base == "REINFORCE":
+        t = _Tracker(bench, budget, kwargs["scorer"])
+        reinforce(t, rng, m=m, learning_rate=learning_rate, ema_momentum=ema_momentum)
+        return t.result(method, seed)
+    if fidelities is None:
+        raise ValueError(f"{method} needs fidelities (benchmarks of the same archs, low -> high training "
+                         "length), e.g. multifidelity.load_nb201_fidelities(csv).ladder")
+    fids = check_fidelities(fidelities)
+    t = _Tracker(min(fids, key=lambda f: f.min_cost), budget, kwargs["scorer"])  # the budget vs the cheapest
+    hyperband(t, fids, rng, eta=eta, m=m)
+    return t.result(method, seed)
 
 
-def compare(bench: Benchmark, budget: float, runs: int, *, methods: Sequence[str] = METHODS,
+def check_fidelities(fidelities: Sequence[Benchmark]) -> list[Benchmark]:
+    """Hyperband's fidelities as a list; ValueError unless they are Benchmarks of the same archs."""
+    fids = list(fidelities)
+    if not fids or not all(isinstance(f, Benchmark) for f in fids):
+        raise ValueError("fidelities must be a non-empty sequence of search.Benchmark, shortest training first")
+    for k, f in enumerate(fids[1:], start=1):
+        if f.accs.keys() != fids[0].accs.keys():
+            raise ValueError(f"fidelity {k} has other archs than fidelity 0: every fidelity needs the same archs")
+    return fids
+
+
+def compare(bench: Benchmark, budget: float, runs: int, *, methods: Sequence[str] = CLASSIC_METHODS,
             scorer: Callable[[str], float] | None = None, first_seed: int = 0,
             progress: Callable[[], None] | None = None, **options) -> dict[str, list[RunResult]]:
     """`runs` seeded runs (seeds first_seed ..) of each method: method -> its RunResults in seed order."""

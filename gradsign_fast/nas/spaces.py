@@ -104,6 +104,53 @@ def nb201_space(variant: str = "zero_cost", channels: int = 16, cells: int = 5) 
     return Space("nb201", build, parse_arch, sample_nb201, mutate_nb201, all_arch_strings)
 
 
+NB101_NAMES = ("nb101", "nas-bench-101")
+
+
+def nb101_space(channels: int = 128, cells: int = 3) -> Space:
+    """NAS-Bench-101 (nas.nb101): stem channels C (128) and cells per stack N (3), 3 stacks.
+
+    Sampling and mutation follow the benchmark's examples (nas.nb101_arch); no archs(): the 423,624
+    unique cells need the benchmark's own file to enumerate (sweep them from a table instead)."""
+    from .nb101 import build_nb101
+    from .nb101_arch import mutate_arch, parse_arch, sample_arch
+
+    def build(arch: str, num_classes: int) -> nn.Module:
+        return build_nb101(arch, channels=channels, cells=cells, num_classes=num_classes)
+
+    return Space("nb101", build, parse_arch, sample_arch, mutate_arch, None)
+
+
+DARTS_NAMES = ("darts", "nb301", "nas-bench-301")
+NDS_NAMES = ("nds", "nds-imagenet", "nds-cifar")
+
+
+def darts_space(channels: int = 32, cells: int = 8) -> Space:
+    """The DARTS space (nas.darts): NB301 arch strings -> the DARTS CIFAR network, C channels, `cells` cells.
+
+    Defaults: NASLib's zero-cost scoring network (C=32, 8 cells); NB301 sampling and mutation; no archs()."""
+    from .darts import build_darts
+    from .darts_genotype import mutate_arch, parse_arch, sample_arch
+
+    def build(arch: str, num_classes: int) -> nn.Module:
+        return build_darts(arch, channels=channels, cells=cells, num_classes=num_classes)
+
+    return Space("darts", build, parse_arch, sample_arch, mutate_arch, None)
+
+
+def nds_space(name: str = "nds") -> Space:
+    """NDS records (nas.nds): 'nds'/'nds-imagenet' -> NetworkImageNet, 'nds-cifar' -> NetworkCIFAR, at the
+    record's width and depth. No sampling, mutation or archs(): sweep the NDS table."""
+    from .nds import build_nds, parse_arch
+
+    variant = "cifar" if name.lower() == "nds-cifar" else "imagenet"
+
+    def build(arch: str, num_classes: int) -> nn.Module:
+        return build_nds(arch, variant=variant, num_classes=num_classes)
+
+    return Space(name.lower(), build, parse_arch, None, None, None)
+
+
 def load_factory(spec: str) -> tuple[Callable[..., nn.Module], object]:
     """'package.module:function' -> (function, module); clear errors for each way it can be wrong.
 
@@ -169,6 +216,12 @@ def resolve_space(name: str, *, variant: str = "zero_cost", channels: int = 16, 
         raise ValueError(f"a space is 'nb201' or 'module:function', got {name!r}")
     if name.lower() in NB201_NAMES:
         return nb201_space(variant, channels, cells)
+    if name.lower() in NB101_NAMES:
+        return nb101_space(channels, cells)
+    if name.lower() in DARTS_NAMES:  # nas.darts: NB301 arch strings; SweepConfig's default size 32, 8
+        return darts_space(channels, cells)
+    if name.lower() in NDS_NAMES:  # nas.nds: width and depth come from the arch string
+        return nds_space(name)
     if ":" in name:
         return factory_space(name)
     raise ValueError(f"unknown search space {name!r}: use 'nb201' or a factory 'module:function'")

@@ -15,6 +15,8 @@ sweep killed at any point (SIGKILL included) loses at most the arch being scored
 record is appended only if no finished record of its key is in the file yet (sweeps sharing a file
 record each arch once). SweepConfig and its keys live in sweep_config.
 sweep() and CachedScorer call this module's name `score_arch` (tests replace it to interleave sweeps).
+nas.jobs.local_sweep(..., jobs=N) is the same sweep on N local worker processes: they split the work
+with claim records (nas.claims), which every reader here ignores (a claim has no "key" and no "score").
 """
 
 from __future__ import annotations

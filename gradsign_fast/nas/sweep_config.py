@@ -19,6 +19,16 @@ from pathlib import Path
 from typing import Any
 
 KEY_SCHEMA = "gradsign-sweep-v1"
+# Fields added after the schema was frozen, with their defaults: left out of to_dict() (so of key()
+# and of every record's config) while at the default, so every config that does not use them keeps
+# the key, and the record config, it had before they existed.
+LATE_FIELDS: dict[str, Any] = {"dataset": "cifar10"}
+# Model size (channels, cells) of a space when the config leaves it None; every other space (NB201,
+# factories, which ignore it) (16, 5), the NB201 benchmark's and the size every earlier config holds.
+SPACE_SIZES: dict[str, tuple[int, int]] = {"nb101": (128, 3), "nas-bench-101": (128, 3),
+                                             # darts: NASLib's scoring net (nas.darts)
+                                             "darts": (32, 8), "nb301": (32, 8), "nas-bench-301": (32, 8)}
+DEFAULT_SIZE = (16, 5)
 # Fields that say where and how the score is computed but cannot change the number (up to float32
 # summation order, ~1e-5 relative): not in key(), and records differing only there are one experiment.
 RUNTIME_FIELDS = ("device", "engine", "backend")
@@ -28,17 +38,21 @@ RUNTIME_FIELDS = ("device", "engine", "backend")
 class SweepConfig:
     """Everything that decides an arch's GradSign score in a sweep (plus where it runs).
 
-    space: 'nb201' or a factory 'module:function' (see nas.spaces); variant/channels/cells: NB201's
-    model ('zero_cost' is the authors' scored model). num_classes None: 10 for synthetic data, else
-    the smallest of 10/100 covering the labels. data: an image file (CIFAR python batch or .npz) or
+    space: 'nb201', 'nb101' or a factory 'module:function' (see nas.spaces); variant: NB201's model
+    ('zero_cost' is the authors' scored model); channels/cells: the space's model size, None = the
+    space's default (SPACE_SIZES: nb101 128 stem channels, 3 cells per stack; else 16, 5 = NB201's
+    C and N). num_classes None: the dataset's classes; for cifar10 10 on synthetic data, else the
+    smallest of 10/100 covering the labels. data: an image file (CIFAR python batch or .npz) or
     None for the seeded synthetic batch; images data_offset .. data_offset+batch_size-1.
     seed: seeds the synthetic batch and every model's init (which then depends only on (seed, arch)).
+    dataset: cifar10, cifar100 or ImageNet16-120: the classes and input size (nas.datasets says which
+    inputs stand in for each).
     """
 
     space: str = "nb201"
     variant: str = "zero_cost"
-    channels: int = 16
-    cells: int = 5
+    channels: int | None = None
+    cells: int | None = None
     num_classes: int | None = None
     batch_size: int = 64
     data: str | None = None
@@ -50,13 +64,27 @@ class SweepConfig:
     backend: str = "auto"
     dtype: str = "float32"
     reduction: str = "sum"
+    dataset: str = "cifar10"
+
+    def __post_init__(self) -> None:
+        """Fills channels/cells from the space's size; checks the dataset and its classes."""
+        from .datasets import get_dataset
+
+        size = SPACE_SIZES.get(str(self.space).lower(), DEFAULT_SIZE)
+        for name, default in zip(("channels", "cells"), size):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+        classes = get_dataset(self.dataset).classes
+        if self.dataset != LATE_FIELDS["dataset"] and self.num_classes not in (None, classes):
+            raise ValueError(f"num_classes {self.num_classes} contradicts dataset {self.dataset} ({classes} classes)")
 
     def key(self, arch: str) -> str:
         """'<arch>#<16 hex>': stable across processes and machines for the same score inputs.
 
         The digest covers the arch and every field that changes the number: space, variant, channels,
         cells, num_classes, batch_size, data (by CONTENT: sha256 of the file, so a moved or copied
-        file keeps its keys), data_offset, seed, n_inits, dtype, reduction. Not device, engine or
+        file keeps its keys), data_offset, seed, n_inits, dtype, reduction, and dataset when it is not
+        cifar10 (LATE_FIELDS: so older keys stay as they were). Not device, engine or
         backend: they compute the same number (float32 may flip ~1e-5 relative), so a sweep can
         resume on other hardware. Not the package version either.
         """
@@ -66,8 +94,8 @@ class SweepConfig:
         return f"{arch}#{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field."""
-        return dataclasses.asdict(self)
+        """A JSON-ready dict of every field (a LATE_FIELDS field only when it is not at its default)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if LATE_FIELDS.get(k, object()) != v}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SweepConfig":

@@ -22,6 +22,12 @@ from .nb201_arch import parse_arch
 
 # Column names that hold arch strings (the tables under shared/data/nb201/ use the first three), in order.
 ARCH_COLUMNS: tuple[str, ...] = ("ArchitectureString", "arch_str", "cellstr", "arch")
+# A table without one but with NAS-Bench-101's `adjacency` and `ops` columns (shared/data/nb101/*.csv):
+# its arch is the nb101 arch string of those two cells (nb101_arch.arch_from_row: pruned, checked).
+NB101_ARCH = "adjacency|ops"
+# A table with NDS's `genotype_json`, `width` and `depth` columns (shared/data/nds/*.csv): its arch is
+# the canonical NDS arch string of those three cells (nds.nds_arch_from_row: checked).
+NDS_ARCH = "genotype_json|width|depth"
 # load_table(require=...): what each requirement accepts, and how an error says it.
 REQUIREMENTS = {
     "finite": (math.isfinite, "a finite number"),
@@ -52,8 +58,20 @@ def table_rows(csv_path: str | Path, *, columns: Sequence[str] = (), where: Wher
         fields = list(reader.fieldnames or [])
         arch_col = _arch_column(fields, path, arch_column)
         _check_columns(path, fields, arch_col, columns, [k for k, _ in pairs])
-        return [(row_no, row[arch_col], row) for row_no, row in enumerate(reader)
+        return [(row_no, _row_arch(row, arch_col), row) for row_no, row in enumerate(reader)
                 if all(row[k] == v for k, v in pairs)]
+
+
+def _row_arch(row: dict[str, str], arch_col: str) -> str:
+    if arch_col == NDS_ARCH:
+        from .nds import nds_arch_from_row
+
+        return nds_arch_from_row(row["genotype_json"], row["width"], row["depth"])
+    if arch_col != NB101_ARCH:
+        return row[arch_col]
+    from .nb101_arch import arch_from_row
+
+    return arch_from_row(row["adjacency"], row["ops"])
 
 
 def table_archs(csv_path: str | Path, *, where: Where = None, unique: bool = True,
@@ -80,9 +98,24 @@ def arch_strings_from_table(csv_path: str | Path) -> list[str]:
     """Every row's NAS-Bench-201 arch string, in row order (row i of the NB201 tables = benchmark index i).
 
     Each string is checked with parse_arch. The NASLib subset table lists each architecture once per
-    dataset, so its strings repeat.
+    dataset, so its strings repeat. The DARTS (NB301) and NDS tables give their spaces' strings, checked
+    by their parsers (_check_any_arch).
     """
-    return table_archs(csv_path, unique=False, check=parse_arch)
+    return table_archs(csv_path, unique=False, check=_check_any_arch)
+
+
+def _check_any_arch(arch: str) -> object:
+    """Parse with the parser of the space the string's form belongs to: NB301 '[[...' (nas.darts),
+    NDS '{...' (nas.nds), else NAS-Bench-201."""
+    if isinstance(arch, str) and arch.startswith("[["):
+        from .darts_genotype import parse_compact
+
+        return parse_compact(arch)
+    if isinstance(arch, str) and arch.startswith("{"):
+        from .nds import parse_arch as parse_nds
+
+        return parse_nds(arch)
+    return parse_arch(arch)
 
 
 def load_table(csv_path: str | Path, column: str, *, where: Where = None, arch_column: str | None = None,
@@ -131,6 +164,10 @@ def _arch_column(fields: list[str], path: Path, arch_column: str | None) -> str:
             raise ValueError(f"{path} has no column {arch_column!r}; columns: {fields}")
         return arch_column
     column = next((c for c in ARCH_COLUMNS if c in fields), None)
+    if column is None and {"adjacency", "ops"} <= set(fields):
+        return NB101_ARCH
+    if column is None and {"genotype_json", "width", "depth"} <= set(fields):
+        return NDS_ARCH
     if column is None:
         raise ValueError(f"{path} has no arch-string column (looked for {ARCH_COLUMNS}); columns: {fields}")
     return column

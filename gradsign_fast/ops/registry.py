@@ -14,6 +14,9 @@ A backend is any object with
 and optionally per-layer fused kernels (see gradsign_fast/engines/conv_rule.py for who calls them):
     per_sample_gemm_signs_(d, u, counts, nan) -> None
         d: (n, g, o, L), u: (n, g, k, L); counts (g*o*k,) += column sign sums of G_i = d_i u_i^T.
+    conv_weight_signs_(inputs, grads, geometry, groups, counts, nan, *, isa) -> None   ('cpp', 'triton')
+        a Conv2d weight's per-sample gradients reduced to sign counts, one call per layer (engines/
+        layer_op.py); layer_op_min_channels (optional): input channels per group from which to use it.
 
 Backends register a *loader* (a zero-argument callable returning the backend object, raising
 ImportError/RuntimeError with a reason when it cannot run here). Loaders run on first use, never at

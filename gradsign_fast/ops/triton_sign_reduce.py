@@ -78,6 +78,9 @@ class TritonSignReduce:
     """A 'triton' backend object; `interpret` fixes whether its kernel runs in Triton's interpreter."""
 
     name = "triton"
+    # conv_weight_signs_ takes every float32 / float64 Conv2d and sequence Linear (engines/layer_sums.py):
+    # one launch, no unfolded copy; the 'cpp' op's threshold (32 channels per group) is a CPU measurement
+    layer_op_min_channels = 1
 
     def __init__(self, interpret: bool):
         self.interpret = interpret
@@ -132,6 +135,19 @@ class TritonSignReduce:
         if not self.supports(d.device):
             raise ValueError(f"the 'triton' backend runs on CUDA tensors (CPU with TRITON_INTERPRET=1), got {d.device}")
         per_sample_gemm_signs_(d, u, counts, nan)
+
+    def conv_weight_signs_(self, inputs: list[torch.Tensor], grads: list[torch.Tensor], geometry: list[int],
+                           groups: int, counts: torch.Tensor, nan: torch.Tensor, *, isa: str | None = None) -> None:
+        """counts: (m,) int64 += column sign sums of a Conv2d weight's per-sample gradients; nan: (m,) bool
+        |= NaN marks: the per-layer op of the 'cpp' backend (same arguments, engines/layer_op.py builds
+        them), one launch per call with implicit im2col (ops/triton_conv_signs.py). inputs[c]: (n, Cin,
+        H, W), grads[c]: (n, Cout, Ho, Wo) float32 / float64; geometry: 8 ints per call; isa is ignored."""
+        from .triton_conv_signs import conv_weight_signs_
+
+        for t in (*inputs, *grads, counts, nan):
+            if not self.supports(t.device):
+                raise ValueError(f"the 'triton' backend runs on CUDA tensors (CPU with TRITON_INTERPRET=1), got {t.device}")
+        conv_weight_signs_(inputs, grads, geometry, groups, counts, nan, interpret=self.interpret)
 
 
 def load() -> TritonSignReduce:
