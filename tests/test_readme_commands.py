@@ -86,7 +86,7 @@ RUNS: dict[str, str] = {
     f"gradsign-fast sweep runs.jsonl --from-table {NASLIB} --where dataset=cifar10 --data {DATA} --threads 1":
         f"gradsign-fast sweep runs.jsonl --from-table {NASLIB} --where dataset=cifar10 --archs 3 --data {DATA} "
         f"--threads 1 {SMALL_NB201} --quiet",
-    "gradsign-fast validate runs.jsonl": "gradsign-fast validate runs.jsonl",
+    "gradsign-fast validate runs.jsonl": "GRADSIGN_SHARED_DATA=$D gradsign-fast validate runs.jsonl",
     f"gradsign-fast search --table {NASWOT} --accuracy valid_top1 --report valid_top1 --report test_top1 --scores "
     "runs.jsonl --scored-only --budget 20 --runs 100":
         f"gradsign-fast search --table {NASWOT} --accuracy valid_top1 --report valid_top1 --report test_top1 "

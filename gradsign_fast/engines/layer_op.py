@@ -22,8 +22,9 @@ from .capture import Call
 LayerArgs = tuple[list[torch.Tensor], list[torch.Tensor], list[int], int]
 # Input channels per group from which the fused op beats the tile path (conv_rule.py) on the CPU: the
 # op then reads a channels-last copy of the input, no im2col. With fewer (first layers, depthwise) the
-# convolution's own weight-gradient kernel per chunk of samples plus one sign pass is faster (measured
-# with benchmarks/layer_op_table.py).
+# convolution's own weight-gradient kernel per chunk of samples plus one sign pass was faster in
+# development timings on resnet18's 3-channel stem and depthwise layers (a tuning choice, not a
+# correctness one: both paths give identical counts, tests/test_conv_weight_signs.py).
 MIN_CHANNELS_PER_GROUP = 32
 
 
