@@ -101,9 +101,7 @@ struct F64 {
 }  // namespace
 
 const GemmSignsTable& avx512_gemm_signs() {
-  static const GemmSignsTable table = {"avx512", {0, 0, 2 * F32::W, 2 * F64::W},
-                                       {nullptr, nullptr, gemm_signs<F32, true>, gemm_signs<F64, true>},
-      {nullptr, nullptr, gemm_signs<F32, false>, gemm_signs<F64, false>}};
+  static const GemmSignsTable table = make_gemm_signs_table<F32, F64>("avx512");
   return table;
 }
 

@@ -75,3 +75,12 @@ void gemm_signs(const void* D_, int64_t ds, int64_t dr, const void* const* U_, i
     }
   }
 }
+
+// One instruction set's table from its float32 and float64 lane types: kernels for the two float
+// dtypes (fp16 / bf16 keep the tile path), column steps of two vectors.
+template <class P32, class P64>
+GemmSignsTable make_gemm_signs_table(const char* isa) {
+  return {isa, {0, 0, 2 * P32::W, 2 * P64::W},
+          {nullptr, nullptr, gemm_signs<P32, true>, gemm_signs<P64, true>},
+          {nullptr, nullptr, gemm_signs<P32, false>, gemm_signs<P64, false>}};
+}

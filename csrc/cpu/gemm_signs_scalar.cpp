@@ -43,10 +43,8 @@ template <class Tv, int D> struct ScalarLanes {
 }  // namespace
 
 const GemmSignsTable& scalar_gemm_signs() {
-  static const GemmSignsTable table = {
-      "scalar", {0, 0, 2, 2},
-      {nullptr, nullptr, gemm_signs<ScalarLanes<float, kF32>, true>, gemm_signs<ScalarLanes<double, kF64>, true>},
-      {nullptr, nullptr, gemm_signs<ScalarLanes<float, kF32>, false>, gemm_signs<ScalarLanes<double, kF64>, false>}};
+  static const GemmSignsTable table =
+      make_gemm_signs_table<ScalarLanes<float, kF32>, ScalarLanes<double, kF64>>("scalar");
   return table;
 }
 
