@@ -210,6 +210,10 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, seed_help: str | Non
                             "SYNTHETIC seeded pixels of that shape and normalization; with --data: the file's "
                             "images, box-downsampled to 16x16 for ImageNet16-120 (CIFAR images as a stand-in), "
                             "its labels (< classes). Recorded in the config and the batch description")
+    group.add_argument("--image-size", type=int_range(8, 4096, "an image size"), default=None, metavar="S",
+                       help="S x S inputs instead of the dataset's size: synthetic pixels drawn at S x S, a "
+                            "--data file's images resized bilinearly (e.g. 64 for --space nds, whose ImageNet "
+                            "networks need S >= 33). Recorded in the config and the batch description")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -237,7 +241,7 @@ def config_from_args(args: argparse.Namespace):
                            data=None if args.data is None else str(args.data), data_offset=args.data_offset,
                            seed=args.seed, n_inits=args.inits, device=str(args.device), engine=args.engine,
                            backend=args.backend, dtype=getattr(args, "dtype", "float32"), reduction=args.reduction,
-                           dataset=dataset)
+                           dataset=dataset, image_size=getattr(args, "image_size", None))
     except ValueError as exc:
         if "contradicts dataset" in str(exc):
             raise UsageError(f"--num-classes {args.num_classes} contradicts --dataset {dataset}: leave "

@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Scores the model; prints one line (or the JSON record), with -v the engine notes."""
     from ..nas.scoring import describe_engines, score_arch
+    from ..nas.spaces import NB201_NAMES
 
     check_device(args.device)
     arch, index = _resolve_model(args)
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     with torch_threads(args.threads):
         _, _, _, batch_text = load_batch(config)
         record = {**score_arch(arch, config), "batch": batch_text}
-    if args.table is not None and ":" not in args.model:
+    if args.table is not None and config.space.lower() in NB201_NAMES:
         record["index"] = index
     if args.json:
         print(json.dumps(record, sort_keys=True))
@@ -57,12 +58,13 @@ def run(args: argparse.Namespace) -> int:
 def _resolve_model(args: argparse.Namespace) -> tuple[str | None, int | None]:
     """(arch, benchmark index) of MODEL [ARCH]; sets args.space (a factory, or nb201 for an arch string)."""
     from ..nas.nb201_arch import parse_arch
-    from ..nas.spaces import NB201_NAMES, arch_from_table, resolve_space
+    from ..nas.spaces import NB201_NAMES, arch_from_table, is_factory_spec, resolve_space
 
-    if ":" in args.model:
+    other_space = args.space is not None and args.space.lower() not in NB201_NAMES
+    if is_factory_spec(args.model) and not other_space:
         args.space = args.model
         return args.arch, None
-    if args.space is not None and args.space.lower() not in NB201_NAMES:
+    if other_space:
         if args.table is not None or args.arch is not None:
             raise ValueError(f"--space {args.space} takes MODEL as its arch, without --table or an ARCH argument")
         resolve_space(args.space).check(args.model)  # a clear error for a malformed arch (or space)

@@ -54,12 +54,15 @@ def get_dataset(name: str) -> Dataset:
 
 
 def dataset_batch(dataset: str, data: str | None, n: int, *, offset: int = 0, seed: int = 0,
-                  num_classes: int | None = None):
+                  num_classes: int | None = None, image_size: int | None = None):
     """(x: (n, 3, S, S) float32, y: (n,) int64, num_classes, description) for `dataset` (module docstring).
 
     num_classes None: the dataset's classes; another value than those raises (except for cifar10,
-    which keeps data.resolve_batch's rules).
+    which keeps data.resolve_batch's rules). image_size None: S is the dataset's size; else S =
+    image_size (see resize_batch: synthetic pixels are drawn at S x S, a file's images resized).
     """
+    if image_size is not None:
+        return resize_batch(dataset, data, n, image_size, offset=offset, seed=seed, num_classes=num_classes)
     import torch.nn.functional as F
 
     from ..data import load_images, resolve_batch, synthetic_batch
@@ -85,3 +88,34 @@ def dataset_batch(dataset: str, data: str | None, n: int, *, offset: int = 0, se
         raise ValueError(f"labels of {data} reach {int(y.max())}, but {dataset} has {k} classes")
     how = f", box-downsampled {H}x{W} -> {S}x{S} (a stand-in for {dataset} images)" if resized else ""
     return x.contiguous(), y, k, f"{n} real images from {data} (offset {offset}{how}; {dataset}, labels < {k})"
+
+
+def resize_batch(dataset: str, data: str | None, n: int, size: int, *, offset: int = 0, seed: int = 0,
+                 num_classes: int | None = None):
+    """dataset_batch at S x S = size x size for networks that need another input size than the
+    dataset's (the NDS ImageNet networks divide the input by 32 and need S >= 33).
+
+    x: (n, 3, size, size). No data: SYNTHETIC pixels drawn at size x size (the dataset's
+    normalization). A data file: the dataset's batch (as dataset_batch), then resized bilinearly
+    (antialiased when shrinking) to size x size; classes and labels as dataset_batch gives them.
+    """
+    import torch.nn.functional as F
+
+    from ..data import synthetic_batch
+
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 4096:
+        raise ValueError(f"image_size must be an int in 1..4096, got {size!r}")
+    spec = get_dataset(dataset)
+    if data is None:
+        k = num_classes or (10 if dataset == DEFAULT_DATASET else spec.classes)
+        if dataset != DEFAULT_DATASET and k != spec.classes:
+            raise ValueError(f"num_classes {num_classes} contradicts dataset {dataset} ({spec.classes} classes)")
+        x, y = synthetic_batch(n, seed=seed, num_classes=k, shape=(3, size, size), mean=spec.mean, std=spec.std)
+        return x, y, k, (f"{n} SYNTHETIC {size}x{size} images for {dataset} (seeded random pixels, seed {seed}, "
+                         f"{dataset} normalization, labels < {k}; not real data)")
+    x, y, k, text = dataset_batch(dataset, data, n, offset=offset, seed=seed, num_classes=num_classes)
+    H, W = x.shape[-2:]
+    if (H, W) == (size, size):
+        return x, y, k, text
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < min(H, W))
+    return x.contiguous(), y, k, f"{text}, resized bilinearly {H}x{W} -> {size}x{size}"

@@ -22,12 +22,13 @@ from .sweep_config import SweepConfig
 
 @functools.lru_cache(maxsize=4)
 def _batch(data: str | None, n: int, offset: int, seed: int, num_classes: int | None, dtype: str, device: str,
-           dataset: str = "cifar10"):
+           dataset: str = "cifar10", image_size: int | None = None):
     import torch
 
     from .datasets import dataset_batch
 
-    x, y, k, text = dataset_batch(dataset, data, n, offset=offset, seed=seed, num_classes=num_classes)
+    x, y, k, text = dataset_batch(dataset, data, n, offset=offset, seed=seed, num_classes=num_classes,
+                                  image_size=image_size)
     return x.to(device=device, dtype=getattr(torch, dtype)), y.to(device), k, text
 
 
@@ -35,7 +36,7 @@ def load_config_batch(config: SweepConfig):
     """(x, y, num_classes, description) of a config, loaded once per process (cached); the inputs of
     config.dataset as nas.datasets defines them."""
     return _batch(config.data, config.batch_size, config.data_offset, config.seed, config.num_classes,
-                  config.dtype, config.device, config.dataset)
+                  config.dtype, config.device, config.dataset, config.image_size)
 
 
 def build_model(arch: str | None, config: SweepConfig, num_classes: int):

@@ -17,6 +17,8 @@ beside the command works). An arch string is opaque to everything but the space.
 
 from __future__ import annotations
 
+import re
+
 import importlib
 import inspect
 import random
@@ -207,6 +209,14 @@ def factory_space(spec: str) -> Space:
                  getattr(module, "all_archs", None))
 
 
+_FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def is_factory_spec(text: str) -> bool:
+    """Whether `text` names a factory 'module.path:function' (an NDS arch's JSON, which has colons too, does not)."""
+    return bool(_FACTORY.fullmatch(text))
+
+
 def resolve_space(name: str, *, variant: str = "zero_cost", channels: int = 16, cells: int = 5) -> Space:
     """'nb201' (aliases: nas-bench-201, nats-tss) or a factory 'module:function'.
 
@@ -222,7 +232,7 @@ def resolve_space(name: str, *, variant: str = "zero_cost", channels: int = 16, 
         return darts_space(channels, cells)
     if name.lower() in NDS_NAMES:  # nas.nds: width and depth come from the arch string
         return nds_space(name)
-    if ":" in name:
+    if is_factory_spec(name):
         return factory_space(name)
     raise ValueError(f"unknown search space {name!r}: use 'nb201' or a factory 'module:function'")
 

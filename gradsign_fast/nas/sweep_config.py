@@ -22,7 +22,7 @@ KEY_SCHEMA = "gradsign-sweep-v1"
 # Fields added after the schema was frozen, with their defaults: left out of to_dict() (so of key()
 # and of every record's config) while at the default, so every config that does not use them keeps
 # the key, and the record config, it had before they existed.
-LATE_FIELDS: dict[str, Any] = {"dataset": "cifar10"}
+LATE_FIELDS: dict[str, Any] = {"dataset": "cifar10", "image_size": None}
 # Model size (channels, cells) of a space when the config leaves it None; every other space (NB201,
 # factories, which ignore it) (16, 5), the NB201 benchmark's and the size every earlier config holds.
 SPACE_SIZES: dict[str, tuple[int, int]] = {"nb101": (128, 3), "nas-bench-101": (128, 3),
@@ -46,7 +46,8 @@ class SweepConfig:
     None for the seeded synthetic batch; images data_offset .. data_offset+batch_size-1.
     seed: seeds the synthetic batch and every model's init (which then depends only on (seed, arch)).
     dataset: cifar10, cifar100 or ImageNet16-120: the classes and input size (nas.datasets says which
-    inputs stand in for each).
+    inputs stand in for each). image_size: None = the dataset's input size; else every image is
+    image_size x image_size (nas.datasets.resize_batch: for networks such as NDS's ImageNet ones).
     """
 
     space: str = "nb201"
@@ -65,6 +66,7 @@ class SweepConfig:
     dtype: str = "float32"
     reduction: str = "sum"
     dataset: str = "cifar10"
+    image_size: int | None = None
 
     def __post_init__(self) -> None:
         """Fills channels/cells from the space's size; checks the dataset and its classes."""
