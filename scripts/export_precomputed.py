@@ -13,7 +13,6 @@ The header records the command, config, versions, hosts, machine, threads and th
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -41,18 +40,7 @@ IMAGES = ("CIFAR-10 training images 0..{last} of cifar10_train_first1000_convnet
 
 def read_records(path: Path) -> list[dict]:
     """Every JSON-object line of a JSONL file (gzip'ed if it ends in .gz); torn or corrupt lines skipped."""
-    if path.suffix != ".gz":
-        return ResultsFile(path).records()
-    out = []
-    with gzip.open(path, "rb") as fh:
-        for line in fh:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                out.append(record)
-    return out
+    return ResultsFile(path).records()
 
 
 def finished(records: list[dict]) -> list[dict]:

@@ -112,3 +112,24 @@ def test_one_reader_for_every_arch_table(tmp_path):
     plain = write_table(tmp_path / "plain.csv", [(ARCHS[3], 1.5)], fields=("arch", "acc"))
     assert table_archs(plain) == arch_strings_from_table(plain) == [ARCHS[3]]
     assert load_table(plain, "acc") == {ARCHS[3]: 1.5}
+
+
+def test_duplicate_rows_can_be_averaged_per_arch(tmp_path, capsys):
+    """NASLib's NB101 file lists a cell once per training seed: duplicates="mean" averages its rows."""
+    from gradsign_fast.cli import main
+
+    rows = [(ARCHS[0], "a", 90), (ARCHS[0], "b", 91), (ARCHS[0], "c", 95), (ARCHS[1], "a", 80),
+            (ARCHS[2], "a", 85), (ARCHS[3], "a", 70)]
+    path = write_table(tmp_path / "t.csv", rows)
+    with pytest.raises(ValueError, match="appears more than once"):
+        load_table(path, "acc")
+    assert load_table(path, "acc", duplicates="mean") == {ARCHS[0]: 92.0, ARCHS[1]: 80.0, ARCHS[2]: 85.0,
+                                                          ARCHS[3]: 70.0}
+    with pytest.raises(ValueError, match="duplicates must be one of"):
+        load_table(path, "acc", duplicates="first")
+    results = write_results(tmp_path / "r.jsonl", dict(zip(ARCHS[:4], [4.0, 2.0, 3.0, 1.0])))
+    assert main(["correlate", str(results), "--table", str(path), "--accuracy", "acc"]) == 1
+    assert "appears more than once" in capsys.readouterr().err
+    assert main(["correlate", str(results), "--table", str(path), "--accuracy", "acc", "--duplicates", "mean",
+                 "--json"]) == 0
+    assert '"spearman": 1.0' in capsys.readouterr().out

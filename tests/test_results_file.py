@@ -78,3 +78,25 @@ def test_sigkill_at_any_point_keeps_every_finished_record(tmp_path):
     results.append({"key": "after"})
     lines = path.read_text().splitlines()
     assert all(json.loads(line) for line in lines) and json.loads(lines[-1])["key"] == "after"
+
+
+def test_a_gzipped_snapshot_reads_like_the_file_and_refuses_writes(tmp_path):
+    """results/*.jsonl.gz: load_scores and correlate read the committed snapshots directly."""
+    import gzip
+
+    import pytest
+
+    from gradsign_fast.nas import load_scores
+
+    live = ResultsFile(tmp_path / "r.jsonl")
+    for key, score in (("a", 1.0), ("b", 2.0)):
+        live.append({"key": key, "arch": key, "score": score, "config": {"seed": 0}})
+    snap = tmp_path / "r.jsonl.gz"
+    snap.write_bytes(gzip.compress(live.path.read_bytes() + b'{"key": "c", "arch": "c", "sco'))  # torn tail
+    snapshot = ResultsFile(snap)
+    assert snapshot.snapshot and not live.snapshot
+    assert snapshot.records() == live.records() and snapshot.done_keys() == {"a", "b"}
+    assert load_scores(snap) == {"a": 1.0, "b": 2.0}
+    for write in (lambda: snapshot.append({"key": "d"}), snapshot.repair, lambda: snapshot.contains("a")):
+        with pytest.raises(ValueError, match="read-only .*snapshot"):
+            write()

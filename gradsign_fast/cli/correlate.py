@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "its values must be finite")
     parser.add_argument("--where", type=key_value, action="append", default=[], metavar="COL=VALUE",
                         help="only table rows with COL == VALUE (repeatable), e.g. dataset=cifar10")
+    parser.add_argument("--duplicates", choices=("raise", "mean"), default="raise",
+                        help="an arch on several table rows with different accuracies: an error (default), or "
+                             "the mean of its rows (e.g. NASLib's NB101 file, one row per training seed)")
     parser.add_argument("--select", type=key_value, action="append", default=[], metavar="FIELD=VALUE",
                         help="only records whose config FIELD == VALUE (when the file mixes experiments)")
     parser.add_argument("--plot", type=Path, default=None, metavar="PNG",
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     column = pick_accuracy(args.table, args.accuracy)
     scores = load_scores(args.results, select=dict(args.select))
-    accs = load_table(args.table, column, where=dict(args.where), require="finite")
+    accs = load_table(args.table, column, where=dict(args.where), require="finite", duplicates=args.duplicates)
     result = correlate(scores, accs)
     if args.json:
         print(json.dumps({**result.to_dict(), "accuracy": column, "table": str(args.table),

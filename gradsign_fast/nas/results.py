@@ -11,6 +11,9 @@ The file is opened for writing only to write (an append, or a repair that has so
 a read-only file can be read and resumed. An OSError while writing (a full disk, a read-only file) is
 re-raised with the same errno and a message naming the file; a failed append leaves no partial line.
 
+A path ending in .gz is a gzip'ed snapshot (results/*.jsonl.gz): readable like any results file
+(records, done_keys, and so load_scores / correlate), never written (ValueError).
+
 claim() is the work split of concurrent sweeps (nas.claims): under the same exclusive lock it checks
 that a key is neither finished nor held, and only then appends the caller's claim record.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gzip
 import json
 import logging
 import os
@@ -39,6 +43,11 @@ class ResultsFile:
         self.path = Path(path)
         self.fsync = fsync
         self._indexes: dict[tuple[type, Any, Match | None], KeyIndex] = {}
+
+    @property
+    def snapshot(self) -> bool:
+        """A gzip'ed, read-only copy of a results file (the path ends in .gz)."""
+        return self.path.suffix == ".gz"
 
     def append(self, record: dict[str, Any]) -> None:
         """Appends one record atomically with respect to other writers and to a crash of this one."""
@@ -98,8 +107,12 @@ class ResultsFile:
         """Every complete record in file order; a torn or corrupt line is skipped with a warning."""
         if not self.path.exists():
             return []
-        with self._locked(os.O_RDONLY, shared=True) as fd:
-            raw = _read_range(fd, 0, os.fstat(fd).st_size)
+        if self.snapshot:
+            with gzip.open(self.path, "rb") as fh:
+                raw = fh.read()
+        else:
+            with self._locked(os.O_RDONLY, shared=True) as fd:
+                raw = _read_range(fd, 0, os.fstat(fd).st_size)
         lines = raw.split(b"\n")
         last = lines.pop()  # b"" when the file ends with a newline
         out = []
@@ -169,6 +182,9 @@ class ResultsFile:
     def _writing(self, action: str, *, create: bool = True) -> Iterator[int]:
         """An O_APPEND descriptor under the exclusive lock; an OSError on the way (opening, a full disk,
         a read-only file) is re-raised with its errno as 'cannot <action> <path>: <what happened>'."""
+        if self.snapshot:
+            raise ValueError(f"cannot {action} {self.path}: a .gz results file is a read-only snapshot; "
+                             "gunzip it to a .jsonl file and write to that (results/README.md)")
         try:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,6 +196,8 @@ class ResultsFile:
 
     @contextlib.contextmanager
     def _locked(self, flags: int, *, shared: bool = False) -> Iterator[int]:
+        if self.snapshot:  # only records() and done_keys() read a snapshot (whole, decompressed)
+            raise ValueError(f"{self.path} is a read-only .gz snapshot: read it with records() or gunzip it")
         fd = os.open(self.path, flags, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)

@@ -34,6 +34,8 @@ REQUIREMENTS = {
     "positive": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
 }
 
+# load_table(duplicates=...): an arch on several rows raises, or gets the mean of its values.
+DUPLICATES = ("raise", "mean")
 Where = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
 Row = tuple[int, str, dict[str, str]]  # (data row number, arch, the row's cells by column)
 
@@ -119,26 +121,34 @@ def _check_any_arch(arch: str) -> object:
 
 
 def load_table(csv_path: str | Path, column: str, *, where: Where = None, arch_column: str | None = None,
-               skip_empty: bool = False, require: str | None = None) -> dict[str, float]:
+               skip_empty: bool = False, require: str | None = None, duplicates: str = "raise") -> dict[str, float]:
     """arch -> float(row[column]) for the rows matching every where[col] == value (as strings).
 
     An arch listed twice with the same value is kept once; with different values it raises
     (filter the rows with `where`). Non-numeric cells raise with the row number; empty cells too,
     unless skip_empty (then the arch is left out, e.g. a proxy NASLib did not compute there).
     require "finite" (no nan/inf) or "positive" (finite and > 0; e.g. a training cost): a value
-    that is not raises, naming the row, the arch, the column and the value.
+    that is not raises, naming the row, the arch, the column and the value. duplicates "mean": an arch
+    listed several times (e.g. NASLib's NB101 file, one row per seed) gets the mean of its values.
     """
     if require is not None and require not in REQUIREMENTS:
         raise ValueError(f"require must be one of {sorted(REQUIREMENTS)} or None, got {require!r}")
+    if duplicates not in DUPLICATES:
+        raise ValueError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}")
     out: dict[str, float] = {}
+    repeats: dict[str, list[float]] = {}
     for row_no, arch, row in table_rows(csv_path, columns=[column], where=where, arch_column=arch_column):
         if skip_empty and not row[column].strip():
             continue
         value = _cell_value(row[column], require, f"{csv_path}, data row {row_no} (arch {arch}): {column}")
+        if duplicates == "mean":
+            repeats.setdefault(arch, []).append(value)
+            continue
         if arch in out and out[arch] != value:
             raise ValueError(f"{csv_path}: arch {arch} appears more than once with different {column} "
                              f"({out[arch]} and {value}); select rows with where, e.g. dataset=cifar10")
         out[arch] = value
+    out.update((arch, math.fsum(values) / len(values)) for arch, values in repeats.items())
     if not out:
         raise ValueError(f"{csv_path}: no rows match {_pairs(where)}")
     return out
