@@ -81,28 +81,36 @@ RUNS: dict[str, str] = {
         f"--data {DATA} --threads 1 --batch-size 2 --quiet",
     f"gradsign-fast correlate nds.jsonl --table {NDS_TABLE} --where space=DARTS_in --accuracy final_test_acc":
         f"gradsign-fast correlate nds.jsonl --table {NDS_TABLE} --where space=DARTS_in --accuracy final_test_acc",
+    f"gradsign-fast sweep nds_in.jsonl --space nds --from-table {NDS_TABLE} --where space=ENAS_in --image-size 64 "
+    f"--num-classes 1000 --data {DATA} --threads 1":
+        f"gradsign-fast sweep nds_in.jsonl --space nds --from-table {NDS_TABLE} --where space=ENAS_in --archs 1 "
+        f"--image-size 40 --num-classes 1000 --data {DATA} --threads 1 --batch-size 2 --quiet",
     f"gradsign-fast sweep runs.jsonl --from-table {NASWOT} --archs 1000 --data {DATA} --threads 1":
         f"gradsign-fast sweep runs.jsonl --from-table {NASWOT} --archs 3 --data {DATA} --threads 1 {SMALL_NB201} --quiet",
     f"gradsign-fast sweep runs.jsonl --from-table {NASLIB} --where dataset=cifar10 --data {DATA} --threads 1":
         f"gradsign-fast sweep runs.jsonl --from-table {NASLIB} --where dataset=cifar10 --archs 3 --data {DATA} "
         f"--threads 1 {SMALL_NB201} --quiet",
     "gradsign-fast validate runs.jsonl": "GRADSIGN_SHARED_DATA=$D gradsign-fast validate runs.jsonl",
+    "gradsign-fast validate results/nb201_cifar10.jsonl.gz":
+        "GRADSIGN_SHARED_DATA=$D gradsign-fast validate $ROOT/results/nb201_cifar10.jsonl.gz",
     f"gradsign-fast search --table {NASWOT} --accuracy valid_top1 --report valid_top1 --report test_top1 --scores "
-    "runs.jsonl --scored-only --budget 20 --runs 100":
+    "precomputed:nb201/cifar10 --budget 20 --runs 100":
         f"gradsign-fast search --table {NASWOT} --accuracy valid_top1 --report valid_top1 --report test_top1 "
-        "--scores runs.jsonl --scored-only --budget 2 --runs 3 --quiet",
-    "python benchmarks/table6.py /tmp/nb201_c10_table6.jsonl --runs 500 --plot /tmp/table6.png":
+        "--scores precomputed:nb201/cifar10 --budget 2 --runs 3 --quiet",
+    "python benchmarks/table5.py precomputed:nb201/cifar10 --runs 500":
+        "python $ROOT/benchmarks/table5.py precomputed:nb201/cifar10 --data $D --runs 3",
+    "python benchmarks/table6.py precomputed:nb201/cifar10 --runs 500 --plot results/plots/table6.png":
         "python $ROOT/benchmarks/table6.py runs.jsonl --data $D --runs 2 --methods RS,G-RS,REA,G-REA,HB,G-HB "
         "--plot table6.png",
     f"gradsign-fast search --table {NATS} --report CIFAR10TestAccuracy200Epochs --multifidelity "
-    "$D/nb201/nb201_multifidelity.csv --scores runs.jsonl --scored-only --runs 500":
+    "$D/nb201/nb201_multifidelity.csv --scores precomputed:nb201/cifar10 --runs 500":
         f"gradsign-fast search --table {NATS} --report CIFAR10TestAccuracy200Epochs --multifidelity "
-        "$D/nb201/nb201_multifidelity.csv --scores runs.jsonl --scored-only --runs 2 --methods RS,G-RS,HB,G-HB "
+        "$D/nb201/nb201_multifidelity.csv --scores precomputed:nb201/cifar10 --runs 2 --methods RS,G-RS,HB,G-HB "
         "--quiet",
     f"gradsign-fast search --table {NATS} --accuracy CIFAR10TestAccuracy200Epochs --scores precomputed:nb201/cifar10 "
-    "--scored-only --runs 100 --budget 50":
+    "--runs 100 --budget 50":
         f"gradsign-fast search --table {NATS} --accuracy CIFAR10TestAccuracy200Epochs --scores precomputed:nb201/cifar10 "
-        "--scored-only --runs 2 --budget 5 --quiet",
+        "--runs 2 --budget 5 --quiet",
     "pytest benchmarks/bench_sign_reduce.py --benchmark-json=b.json && python benchmarks/ratio_table.py b.json":
         "GRADSIGN_BENCH_SHAPE=8x4096 python -m pytest -q -p no:cacheprovider $ROOT/benchmarks/bench_sign_reduce.py "
         "--benchmark-json=b.json --benchmark-min-rounds=1 --benchmark-max-time=0.01 && "
