@@ -118,7 +118,7 @@ def summary(results: Path, data: Path, plots: Path | None) -> str:
         if plots is not None:
             name = row.results.split(".")[0] + "".join(f"_{v}" for _, v in row.where) + ".png"
             scatter_plot(scores, accs, plots / name, ylabel=f"{row.target} (%)",
-                         title=f"{row.space}: {row.target}\n{inputs_of(path)}; ρ {c.spearman:.3f}, "
+                         title=f"{row.space}: {row.target}\n{inputs_of(path)}\nρ {c.spearman:.3f}, "
                                f"τ {c.kendall:.3f}, n={c.n:,}")
     return "\n".join(lines)
 

@@ -97,6 +97,8 @@ RUNS: dict[str, str] = {
     "precomputed:nb201/cifar10 --budget 20 --runs 100":
         f"gradsign-fast search --table {NASWOT} --accuracy valid_top1 --report valid_top1 --report test_top1 "
         "--scores precomputed:nb201/cifar10 --budget 2 --runs 3 --quiet",
+    "python benchmarks/paper_tables.py --proxies --plots results/plots":
+        "python $ROOT/benchmarks/paper_tables.py --data $D --proxies --plots plots",
     "python benchmarks/table5.py precomputed:nb201/cifar10 --runs 500":
         "python $ROOT/benchmarks/table5.py precomputed:nb201/cifar10 --data $D --runs 3",
     "python benchmarks/table6.py precomputed:nb201/cifar10 --runs 500 --plot results/plots/table6.png":
