@@ -19,7 +19,7 @@ from pathlib import Path
 
 from gradsign_fast.nas.correlate import correlate, load_scores, scatter_plot
 from gradsign_fast.nas.results import ResultsFile
-from gradsign_fast.nas.tables import load_table
+from gradsign_fast.nas.tables import load_table, table_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -112,13 +112,13 @@ def summary(results: Path, data: Path, plots: Path | None) -> str:
             continue
         scores = load_scores(path)
         accs = load_table(data / row.table, row.accuracy, where=dict(row.where) or None, require="finite")
-        c = correlate(scores, accs)
-        lines.append(f"| {row.space} | {row.target} | {inputs_of(path)} | {c.n:,} | {c.spearman:.3f} | "
+        c, inputs = correlate(scores, accs), inputs_of(path)
+        lines.append(f"| {row.space} | {row.target} | {inputs} | {c.n:,} | {c.spearman:.3f} | "
                      f"{c.kendall:.3f} | {row.paper} | `{row.results}` |")
         if plots is not None:
             name = row.results.split(".")[0] + "".join(f"_{v}" for _, v in row.where) + ".png"
             scatter_plot(scores, accs, plots / name, ylabel=f"{row.target} (%)",
-                         title=f"{row.space}: {row.target}\n{inputs_of(path)}\nρ {c.spearman:.3f}, "
+                         title=f"{row.space}: {row.target}\n{inputs}\nρ {c.spearman:.3f}, "
                                f"τ {c.kendall:.3f}, n={c.n:,}")
     return "\n".join(lines)
 
@@ -128,7 +128,7 @@ def proxy_table(results: Path, table: Path, proxies: tuple[str, ...]) -> str:
     GradSign scored (rows of a repeated arch averaged), sorted by Spearman."""
     if not results.is_file():
         return f"(`{results.name}` not run yet)"
-    accuracy = "val_acc" if "val_acc" in _columns(table) else "val_accuracy"
+    accuracy = "val_acc" if "val_acc" in table_columns(table) else "val_accuracy"
     accs = load_table(table, accuracy, require="finite", duplicates="mean")
     scores = {a: s for a, s in load_scores(results).items() if a in accs}
     rows = []
@@ -142,12 +142,6 @@ def proxy_table(results: Path, table: Path, proxies: tuple[str, ...]) -> str:
         label = "**GradSign (this package)**" if name == "GradSign" else name
         lines.append(f"| {label} | {c.n:,} | {c.spearman:.3f} | {c.kendall:.3f} |")
     return "\n".join(lines)
-
-
-def _columns(table: Path) -> list[str]:
-    from gradsign_fast.nas.tables import table_columns
-
-    return table_columns(table)
 
 
 if __name__ == "__main__":

@@ -5,20 +5,16 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
 from gradsign_fast.nas import sample_arch_strings
 from gradsign_fast.nas.tables import load_table, table_archs
+from bench_scripts import import_benchmark
 from shared_data import shared_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-try:
-    import paper_tables
-finally:
-    sys.path.pop(0)
+paper_tables = import_benchmark("paper_tables")
 
 
 def _snapshot(path: Path, scores: dict[str, float], **config) -> None:

@@ -8,15 +8,14 @@ nb201_multifidelity.csv when it is there.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import random
 import statistics
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from bench_scripts import import_benchmark, random_scores_file
 from shared_data import shared_file
 
 from gradsign_fast.cli import main
@@ -309,16 +308,8 @@ def test_cli_searches_on_simulated_time(tmp_path, capsys):
 def test_table6_script_runs_on_a_small_scored_sample(tmp_path, capsys):
     data = shared_file("nb201/nb201_multifidelity.csv").parents[1]
     shared_file("nb201/nats_bench_tss_test_acc_200ep.csv")
-    scores = tmp_path / "scores.jsonl"
-    rng = random.Random(1)
-    with open(scores, "w") as f:
-        for a in rng.sample(all_arch_strings(), 3000):
-            f.write(json.dumps({"arch": a, "key": a, "score": rng.random(), "config": {"seed": 0}}) + "\n")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        import table6
-    finally:
-        sys.path.pop(0)
+    scores = random_scores_file(tmp_path / "scores.jsonl", 3000, seed=1)
+    table6 = import_benchmark("table6")
     plot = tmp_path / "t6.png"
     assert table6.main([str(scores), "--data", str(data), "--runs", "3", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gradsign_fast.nas import all_arch_strings
 from gradsign_fast.nas.selection import best_of_n, draws, finite_mean_std
+from bench_scripts import import_benchmark, random_scores_file
 from shared_data import shared_file
 
 ARCHS = [f"a{i:03d}" for i in range(50)]
@@ -67,16 +64,8 @@ def test_finite_mean_std():
 
 def test_table5_script_on_a_small_scored_sample(tmp_path, capsys):
     data = shared_file("nb201/nats_bench_tss_test_acc_200ep.csv").parents[1]
-    scores = tmp_path / "scores.jsonl"
-    rng = random.Random(1)
-    with open(scores, "w") as f:
-        for a in rng.sample(all_arch_strings(), 2000):
-            f.write(json.dumps({"arch": a, "key": a, "score": rng.random(), "config": {"seed": 0}}) + "\n")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        import table5
-    finally:
-        sys.path.pop(0)
+    scores = random_scores_file(tmp_path / "scores.jsonl", 2000, seed=1)
+    table5 = import_benchmark("table5")
     assert table5.main([str(scores), "--data", str(data), "--runs", "20", "--n", "10", "--n", "100"]) == 0
     out = capsys.readouterr().out
     assert "a scored sample of 2,000" in out and "| Random | 1 | 20 |" in out
