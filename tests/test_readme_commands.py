@@ -135,7 +135,7 @@ RUNS: dict[str, str] = {
         "python $ROOT/benchmarks/check_overhead.py --models mlp --batch 4 --repeats 1 --threads 1",
     "python benchmarks/gpu_report.py --out gpu_report.md":
         "python $ROOT/benchmarks/gpu_report.py --cpu-dry-run --models nb201 --batch 4 --out gpu_report.md",
-    "python benchmarks/sweep_jobs.py":
+    "python benchmarks/sweep_jobs.py --archs 40 --jobs 1,2 --repeats 2":
         "python $ROOT/benchmarks/sweep_jobs.py --archs 2 --channels 2 --batch-size 4 --jobs 1",
     f"gradsign-fast score {ARCH} --variant authors_all_ops --dtype float64":
         f"gradsign-fast score {ARCH} --variant authors_all_ops --dtype float64 --batch-size 4 --channels 2",
