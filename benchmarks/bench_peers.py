@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peer_models  # noqa: E402
 import peers  # noqa: E402
 
-MODELS = os.environ.get("GRADSIGN_BENCH_PEER_MODELS", ",".join(peer_models.MODELS)).split(",")
+MODELS = os.environ.get("GRADSIGN_BENCH_PEER_MODELS", ",".join(peer_models.DEFAULT_MODELS)).split(",")
 METHODS = os.environ.get("GRADSIGN_BENCH_PEER_METHODS", ",".join(peers.METHODS)).split(",")
 BATCH = int(os.environ.get("GRADSIGN_BENCH_PEER_BATCH", "64"))
 ROUNDS = int(os.environ.get("GRADSIGN_BENCH_PEER_ROUNDS", "3"))

@@ -1,4 +1,4 @@
-"""The four models of the peer benchmark (issue "One call per layer", item 4), as seeded factories.
+"""The models of the peer benchmark (issue "One call per layer", item 4), as seeded factories.
 
     cnn       convs 3->64->128->256->256 (3x3, pad 1, ReLU; 2x2 max-pool after the 2nd and 3rd conv),
               global average pool, Linear(256, 10); no BatchNorm.        x: (n, 3, 32, 32)
@@ -6,6 +6,9 @@
     nb201     the NAS-Bench-201 zero-cost net (C=16, N=5) of NB201_ARCH;
               BatchNorm with batch statistics.                            x: (n, 3, 32, 32)
     resnet18  torchvision resnet18(num_classes=10); BatchNorm.            x: (n, 3, 64, 64)
+    nb101     the NAS-Bench-101 CIFAR-10 net (C=128, 3 stacks of 3 cells) of NB101_CELL: three 3x3
+              convs and two 3x3 max-pools per cell, 30.5M weights; BatchNorm. x: (n, 3, 32, 32)
+              Not in DEFAULT_MODELS (seconds per score on a CPU; the authors' loop takes minutes).
 
 workload(name, batch) -> (model, x, y): float32 by default, weights seeded with torch.manual_seed(seed),
 inputs x ~ N(0, 1) and labels y in [0, 10) from a torch.Generator seeded with `seed`.
@@ -19,6 +22,8 @@ import torch
 from torch import nn
 
 NB201_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+NB101_CELL = ("0110001000001000011000000010000001000000010000000|input|conv3x3-bn-relu|conv3x3-bn-relu|"
+              "conv3x3-bn-relu|maxpool3x3|maxpool3x3|output")
 NUM_CLASSES = 10
 
 
@@ -69,8 +74,19 @@ def resnet18() -> nn.Module:
     return tv_resnet18(num_classes=NUM_CLASSES)
 
 
-MODELS: dict[str, Callable[[], nn.Module]] = {"cnn": cnn, "mlp": mlp, "nb201": nb201, "resnet18": resnet18}
-INPUT_SIZE: dict[str, int] = {"cnn": 32, "mlp": 32, "nb201": 32, "resnet18": 64}
+def nb101() -> nn.Module:
+    """(n, 3, 32, 32) -> (n, 10): gradsign_fast's NAS-Bench-101 network of NB101_CELL."""
+    try:
+        from gradsign_fast.nas.nb101 import build_nb101
+    except ImportError as exc:
+        raise ModelUnavailable(f"gradsign_fast.nas.nb101 does not import: {exc}") from exc
+    return build_nb101(NB101_CELL)
+
+
+MODELS: dict[str, Callable[[], nn.Module]] = {"cnn": cnn, "mlp": mlp, "nb201": nb201, "resnet18": resnet18,
+                                              "nb101": nb101}
+DEFAULT_MODELS = ("cnn", "mlp", "nb201", "resnet18")  # what the peer table and bench_peers run unless told
+INPUT_SIZE: dict[str, int] = {"cnn": 32, "mlp": 32, "nb201": 32, "resnet18": 64, "nb101": 32}
 
 
 def workload(name: str, batch: int = 64, seed: int = 0,

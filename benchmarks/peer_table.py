@@ -118,7 +118,8 @@ def markdown(rows: list[dict], methods: list[str]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default=",".join(peer_models.MODELS))
+    parser.add_argument("--models", default=",".join(peer_models.DEFAULT_MODELS),
+                        help=f"comma-separated, from {list(peer_models.MODELS)}")
     parser.add_argument("--methods", default=",".join(peers.METHODS))
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds per method (median)")

@@ -128,6 +128,9 @@ RUNS: dict[str, str] = {
     "python benchmarks/peer_table.py --threads 1 --clock cpu --repeats 5":
         "python $ROOT/benchmarks/peer_table.py --models mlp --methods gradsign_fast,train_step,authors_loop "
         "--batch 4 --threads 1 --clock cpu --repeats 1",
+    "python benchmarks/peer_table.py --models nb101 --methods gradsign_fast,train_step --threads 1 --clock cpu --repeats 3":
+        "python $ROOT/benchmarks/peer_table.py --models nb101 --methods gradsign_fast,train_step --batch 2 --repeats 1 "
+        "--threads 1 --clock cpu",
     "python benchmarks/peer_table.py --models cnn --methods gradsign_fast,opacus,train_step --threads 2 --repeats 3":
         "python $ROOT/benchmarks/peer_table.py --models cnn --methods gradsign_fast,opacus,train_step --batch 2 "
         "--threads 2 --repeats 1",
