@@ -3,7 +3,8 @@
 One summary table across spaces (NAS-Bench-201 on its three datasets, NAS-Bench-101, the DARTS
 space, the five NDS spaces): per results file of `results/` (a `gradsign-fast sweep` output,
 gzip'ed), the archs it holds, Spearman rho and Kendall tau with the benchmark's accuracy, the inputs
-its records say were used, and the paper's figure. `--proxies`: GradSign beside the proxies NASLib
+its records say were used, what scoring cost (the records' own `seconds`: median per arch and the
+sum in CPU-hours, each a one-thread worker), and the paper's figure. `--proxies`: GradSign beside the proxies NASLib
 published, on the same archs (NB101's 500-row file: a cell listed once per seed gets the mean of its
 rows; the DARTS space's 725 archs). `--plots DIR`: the Figure-2-style scatter of each row.
 A results file not there yet is listed as such (the sweeps run for hours: results/README.md).
@@ -12,6 +13,7 @@ A results file not there yet is listed as such (the sweeps run for hours: result
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -101,20 +103,36 @@ def inputs_of(path: Path) -> str:
     return f"{config.get('batch_size')} {source} ({dataset}{size}{classes})"
 
 
+def scoring_cost(path: Path, archs) -> tuple[float, float]:
+    """(median seconds per arch, total CPU-hours) of the finished records of `path` whose arch is in
+    `archs`, from each record's `seconds` (the wall time of its score in a one-thread worker); nan
+    where no record has it. On a shared machine these are what the sweep saw, load included."""
+    wanted = set(archs)
+    seconds = sorted(float(r["seconds"]) for r in ResultsFile(path).records()
+                     if "score" in r and "seconds" in r and r.get("arch") in wanted)
+    if not seconds:
+        return float("nan"), float("nan")
+    mid = len(seconds) // 2
+    median = seconds[mid] if len(seconds) % 2 else (seconds[mid - 1] + seconds[mid]) / 2
+    return median, sum(seconds) / 3600
+
+
 def summary(results: Path, data: Path, plots: Path | None) -> str:
     """The markdown summary table (module docstring); plots written when `plots` is given."""
-    lines = ["| space | target | inputs (batch) | archs | Spearman ρ | Kendall τ | paper | results file |",
-             "|---|---|---|---:|---:|---:|---|---|"]
+    lines = ["| space | target | inputs (batch) | archs | Spearman ρ | Kendall τ | s/arch | CPU-h | paper | results file |",
+             "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
     for row in ROWS:
         path = results / row.results
         if not path.is_file():
-            lines.append(f"| {row.space} | {row.target} | - | 0 | - | - | {row.paper} | `{row.results}` (not run yet) |")
+            lines.append(f"| {row.space} | {row.target} | - | 0 | - | - | - | - | {row.paper} | "
+                         f"`{row.results}` (not run yet) |")
             continue
         scores = load_scores(path)
         accs = load_table(data / row.table, row.accuracy, where=dict(row.where) or None, require="finite")
         c, inputs = correlate(scores, accs), inputs_of(path)
+        cost = " | ".join("-" if math.isnan(v) else f"{v:.2f}" for v in scoring_cost(path, accs.keys()))
         lines.append(f"| {row.space} | {row.target} | {inputs} | {c.n:,} | {c.spearman:.3f} | "
-                     f"{c.kendall:.3f} | {row.paper} | `{row.results}` |")
+                     f"{c.kendall:.3f} | {cost} | {row.paper} | `{row.results}` |")
         if plots is not None:
             name = row.results.split(".")[0] + "".join(f"_{v}" for _, v in row.where) + ".png"
             scatter_plot(scores, accs, plots / name, ylabel=f"{row.target} (%)",
