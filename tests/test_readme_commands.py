@@ -134,6 +134,11 @@ RUNS: dict[str, str] = {
     "python benchmarks/peer_table.py --models cnn --methods gradsign_fast,opacus,train_step --threads 2 --repeats 3":
         "python $ROOT/benchmarks/peer_table.py --models cnn --methods gradsign_fast,opacus,train_step --batch 2 "
         "--threads 2 --repeats 1",
+    "python benchmarks/layer_op_threshold.py --channels 16,32,64,128,256 --sizes 32,16,8 --kernels 3,1 --depthwise 32,128 --threads 1 --repeats 5":
+        "python $ROOT/benchmarks/layer_op_threshold.py --channels 8,32 --sizes 4 --kernels 3,1 --depthwise 4 "
+        "--batch 2 --repeats 1 --threads 1",
+    "python benchmarks/layer_op_threshold.py --end-to-end cnn,nb201,resnet18 --threads 1 --repeats 5":
+        "python $ROOT/benchmarks/layer_op_threshold.py --end-to-end cnn --batch 4 --threads 1 --repeats 1",
     "python benchmarks/check_overhead.py --threads 1":
         "python $ROOT/benchmarks/check_overhead.py --models mlp --batch 4 --repeats 1 --threads 1",
     "python benchmarks/gpu_report.py --out gpu_report.md":

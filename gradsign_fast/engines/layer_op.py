@@ -26,6 +26,24 @@ LayerArgs = tuple[list[torch.Tensor], list[torch.Tensor], list[int], int]
 # development timings on resnet18's 3-channel stem and depthwise layers (a tuning choice, not a
 # correctness one: both paths give identical counts, tests/test_conv_weight_signs.py).
 MIN_CHANNELS_PER_GROUP = 32
+# At ONE torch thread on the CPU (how sweeps run: one worker process per core) the tile path also wins
+# on most convs above the threshold: benchmarks/layer_op_threshold.py --threads 1 put the fused op
+# ahead only on k x k convs (k > 1) with at most 8 x 8 output positions; end to end the rule below
+# scores the CNN 1.15x and the NB101 net 1.19x faster, NB201 and resnet18 level (README, "Benchmarks";
+# strided 1x1 convs, resnet's downsample, stay fused: sent to the tile path they cost resnet18 a few
+# per cent). With more threads the fused op keeps
+# its place: one parallel region per layer held up better than the tile path's many small ones when a
+# core was busy. The rule applies up to TILE_RULE_MAX_THREADS torch threads (0: never; benchmarks
+# compare settings).
+ONE_THREAD_MAX_OUTPUT_POSITIONS = 64
+TILE_RULE_MAX_THREADS = 1
+
+
+def tile_wins_at_one_thread(conv: nn.Conv2d, d: torch.Tensor) -> bool:
+    """Whether the tile path beats the fused op at one CPU thread for `conv` with D: (n, C_out, Ho, Wo)."""
+    if conv.kernel_size == (1, 1):
+        return conv.stride == (1, 1)
+    return d.shape[-2] * d.shape[-1] > ONE_THREAD_MAX_OUTPUT_POSITIONS
 
 
 def _conv_args(conv: nn.Conv2d, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
@@ -49,10 +67,11 @@ def _sequence_args(linear: nn.Linear, x: torch.Tensor, d: torch.Tensor) -> tuple
 
 
 def layer_op_args(calls: Sequence[Call], grads: Sequence[torch.Tensor], *,
-                  min_channels: int = MIN_CHANNELS_PER_GROUP) -> LayerArgs | None:
+                  min_channels: int = MIN_CHANNELS_PER_GROUP, cpu_threads: int | None = None) -> LayerArgs | None:
     """(inputs, grads, geometry, groups) of conv_weight_signs_ for one weight, or None where the op does
     not apply (a dtype other than float32 / float64, calls with different groups or kernel sizes) or
-    would be slower (fewer than `min_channels` input channels per group)."""
+    would be slower (fewer than `min_channels` input channels per group; on the CPU at `cpu_threads`
+    torch threads, at most TILE_RULE_MAX_THREADS, a conv call where tile_wins_at_one_thread)."""
     dtype = grads[0].dtype
     if dtype not in (torch.float32, torch.float64) or any(c.x.dtype != dtype or d.dtype != dtype
                                                           for c, d in zip(calls, grads)):
@@ -64,6 +83,9 @@ def layer_op_args(calls: Sequence[Call], grads: Sequence[torch.Tensor], *,
         if any(c.x.dim() != 4 for c in calls):
             return None
         if modules[0].in_channels // modules[0].groups < min_channels:
+            return None
+        if cpu_threads is not None and cpu_threads <= TILE_RULE_MAX_THREADS and any(tile_wins_at_one_thread(c.module, d)
+                                                      for c, d in zip(calls, grads)):
             return None
         parts = [_conv_args(c.module, c.x, d) for c, d in zip(calls, grads)]
         groups = modules[0].groups

@@ -18,6 +18,8 @@ from ..options import cpu_isa
 from .op_backend import op_backend
 
 name = "cpp"
+# at one thread, also leave the convs where the tile path wins to it (engines/layer_op.py)
+layer_op_one_thread_rule = True
 
 _ops = op_backend(name, "cpu", "CPU")
 supports, accumulate_, sign_reduce = _ops.supports, _ops.accumulate_, _ops.sign_reduce

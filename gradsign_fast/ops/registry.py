@@ -16,7 +16,8 @@ and optionally per-layer fused kernels (see gradsign_fast/engines/conv_rule.py f
         d: (n, g, o, L), u: (n, g, k, L); counts (g*o*k,) += column sign sums of G_i = d_i u_i^T.
     conv_weight_signs_(inputs, grads, geometry, groups, counts, nan, *, isa) -> None   ('cpp', 'triton')
         a Conv2d weight's per-sample gradients reduced to sign counts, one call per layer (engines/
-        layer_op.py); layer_op_min_channels (optional): input channels per group from which to use it.
+        layer_op.py); layer_op_min_channels (optional): input channels per group from which to use it;
+        layer_op_one_thread_rule (optional, 'cpp'): at one thread, only where tile_wins_at_one_thread says not.
 
 Backends register a *loader* (a zero-argument callable returning the backend object, raising
 ImportError/RuntimeError with a reason when it cannot run here). Loaders run on first use, never at
