@@ -16,7 +16,8 @@ the shipped rule picks (the channel threshold; at one thread also layer_op.tile_
 Only the reduction is timed (no forward or backward). `--end-to-end MODELS` instead times whole
 `score()` calls of benchmarks/peer_models.py's models (batch --batch) with the one-thread rule off
 and on (layer_op.TILE_RULE_MAX_THREADS = 0 / --threads: "on" applies it at --threads even above the
-shipped 1), rounds interleaved, scores asserted equal within 1e-6 relative. Compare on an idle machine; the header prints the load average.
+shipped 1), rounds interleaved, scores asserted equal within 1e-6 relative. Compare on an idle
+machine; the header prints the load average.
 """
 
 from __future__ import annotations
@@ -104,6 +105,12 @@ def end_to_end(models: list[str], batch: int, repeats: int, threads: int) -> Non
         print(f"| {name} | {off:.3f} | {on:.3f} | {off / on:.2f} | {scores[True]:.6g} |", flush=True)
 
 
+def header(args: argparse.Namespace) -> str:
+    """The first line of either table: machine, load, torch, threads, batch, repeats."""
+    return (f"# {os.uname().nodename}: load average {os.getloadavg()[0]:.2f}, torch {torch.__version__}, "
+            f"{args.threads} thread(s), batch {args.batch}, median of {args.repeats}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--channels", default="3,8,16,24,32,48,64,128", help="dense convs: C (in = out)")
@@ -118,16 +125,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.end_to_end:
-        print(f"# {os.uname().nodename}: load average {os.getloadavg()[0]:.2f}, torch {torch.__version__}, "
-              f"{args.threads} thread(s), batch {args.batch}, median of {args.repeats}; score() wall seconds")
+        print(f"{header(args)}; score() wall seconds")
         end_to_end(args.end_to_end.split(","), args.batch, args.repeats, args.threads)
         return
     sizes, kernels = [int(s) for s in args.sizes.split(",")], [int(k) for k in args.kernels.split(",")]
     cases = [(c, s, 1, k) for k in kernels for s in sizes for c in map(int, args.channels.split(","))]
     cases += [(c, s, c, k) for k in kernels for s in sizes for c in map(int, filter(None, args.depthwise.split(",")))]
-    print(f"# {os.uname().nodename}: load average {os.getloadavg()[0]:.2f}, torch {torch.__version__}, "
-          f"{args.threads} thread(s), batch {args.batch}, median of {args.repeats}; "
-          f"shipped threshold: {MIN_CHANNELS_PER_GROUP} input channels per group"
+    print(f"{header(args)}; shipped threshold: {MIN_CHANNELS_PER_GROUP} input channels per group"
           f"{', and the one-thread rule' if args.threads <= layer_op.TILE_RULE_MAX_THREADS else ''}")
     print("| conv | C in / group | S | fused s | tile s | tile / fused | shipped picks |")
     print("|---|---:|---:|---:|---:|---:|---|")

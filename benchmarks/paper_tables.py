@@ -4,8 +4,8 @@ One summary table across spaces (NAS-Bench-201 on its three datasets, NAS-Bench-
 space, the five NDS spaces): per results file of `results/` (a `gradsign-fast sweep` output,
 gzip'ed), the archs it holds, Spearman rho and Kendall tau with the benchmark's accuracy, the inputs
 its records say were used, what scoring cost (the records' own `seconds`: median per arch and the
-sum in CPU-hours, each a one-thread worker), and the paper's figure. `--proxies`: GradSign beside the proxies NASLib
-published, on the same archs (NB101's 500-row file: a cell listed once per seed gets the mean of its
+sum in CPU-hours, each a one-thread worker), and the paper's figure. `--proxies`: GradSign beside
+the proxies NASLib published, on the same archs (NB101's 500-row file: a cell listed once per seed gets the mean of its
 rows; the DARTS space's 725 archs). `--plots DIR`: the Figure-2-style scatter of each row.
 A results file not there yet is listed as such (the sweeps run for hours: results/README.md).
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -92,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def inputs_of(path: Path) -> str:
+def inputs_of(records: list[dict]) -> str:
     """What the records' config says was scored: the batch, the inputs, their size, the head."""
-    config = next((r["config"] for r in ResultsFile(path).records() if "score" in r and "config" in r), {})
+    config = next((r["config"] for r in records if "score" in r and "config" in r), {})
     data = config.get("data")
     source = f"real {Path(data).name}" if data else "SYNTHETIC"
     size = f", {config['image_size']}x{config['image_size']}" if config.get("image_size") else ""
@@ -103,18 +104,15 @@ def inputs_of(path: Path) -> str:
     return f"{config.get('batch_size')} {source} ({dataset}{size}{classes})"
 
 
-def scoring_cost(path: Path, archs) -> tuple[float, float]:
-    """(median seconds per arch, total CPU-hours) of the finished records of `path` whose arch is in
-    `archs`, from each record's `seconds` (the wall time of its score in a one-thread worker); nan
-    where no record has it. On a shared machine these are what the sweep saw, load included."""
+def scoring_cost(records: list[dict], archs) -> tuple[float, float]:
+    """(median seconds per arch, total CPU-hours) of the finished `records` whose arch is in `archs`,
+    from each record's `seconds` (the wall time of its score in a one-thread worker); nan where no
+    record has it. On a shared machine these are what the sweep saw, load included."""
     wanted = set(archs)
-    seconds = sorted(float(r["seconds"]) for r in ResultsFile(path).records()
-                     if "score" in r and "seconds" in r and r.get("arch") in wanted)
+    seconds = [float(r["seconds"]) for r in records if "score" in r and "seconds" in r and r.get("arch") in wanted]
     if not seconds:
         return float("nan"), float("nan")
-    mid = len(seconds) // 2
-    median = seconds[mid] if len(seconds) % 2 else (seconds[mid - 1] + seconds[mid]) / 2
-    return median, sum(seconds) / 3600
+    return statistics.median(seconds), sum(seconds) / 3600
 
 
 def summary(results: Path, data: Path, plots: Path | None) -> str:
@@ -129,8 +127,9 @@ def summary(results: Path, data: Path, plots: Path | None) -> str:
             continue
         scores = load_scores(path)
         accs = load_table(data / row.table, row.accuracy, where=dict(row.where) or None, require="finite")
-        c, inputs = correlate(scores, accs), inputs_of(path)
-        cost = " | ".join("-" if math.isnan(v) else f"{v:.2f}" for v in scoring_cost(path, accs.keys()))
+        records = list(ResultsFile(path).records())
+        c, inputs = correlate(scores, accs), inputs_of(records)
+        cost = " | ".join("-" if math.isnan(v) else f"{v:.2f}" for v in scoring_cost(records, accs.keys()))
         lines.append(f"| {row.space} | {row.target} | {inputs} | {c.n:,} | {c.spearman:.3f} | "
                      f"{c.kendall:.3f} | {cost} | {row.paper} | `{row.results}` |")
         if plots is not None:

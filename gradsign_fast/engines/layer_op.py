@@ -31,10 +31,9 @@ MIN_CHANNELS_PER_GROUP = 32
 # ahead only on k x k convs (k > 1) with at most 8 x 8 output positions; end to end the rule below
 # scores the CNN 1.15x and the NB101 net 1.19x faster, NB201 and resnet18 level (README, "Benchmarks";
 # strided 1x1 convs, resnet's downsample, stay fused: sent to the tile path they cost resnet18 a few
-# per cent). With more threads the fused op keeps
-# its place: one parallel region per layer held up better than the tile path's many small ones when a
-# core was busy. The rule applies up to TILE_RULE_MAX_THREADS torch threads (0: never; benchmarks
-# compare settings).
+# per cent). With more threads the fused op keeps its place: one parallel region per layer held up
+# better than the tile path's many small ones when a core was busy. The rule applies up to
+# TILE_RULE_MAX_THREADS torch threads (0: never; benchmarks compare settings).
 ONE_THREAD_MAX_OUTPUT_POSITIONS = 64
 TILE_RULE_MAX_THREADS = 1
 
@@ -84,8 +83,8 @@ def layer_op_args(calls: Sequence[Call], grads: Sequence[torch.Tensor], *,
             return None
         if modules[0].in_channels // modules[0].groups < min_channels:
             return None
-        if cpu_threads is not None and cpu_threads <= TILE_RULE_MAX_THREADS and any(tile_wins_at_one_thread(c.module, d)
-                                                      for c, d in zip(calls, grads)):
+        rule_applies = cpu_threads is not None and cpu_threads <= TILE_RULE_MAX_THREADS
+        if rule_applies and any(tile_wins_at_one_thread(c.module, d) for c, d in zip(calls, grads)):
             return None
         parts = [_conv_args(c.module, c.x, d) for c, d in zip(calls, grads)]
         groups = modules[0].groups

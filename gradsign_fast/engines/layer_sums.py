@@ -3,8 +3,8 @@
     Linear weight on (n, in), called once:  sign(D)^T sign(A), no per-sample gradient   (linear_rule.py)
     any other weight (Conv2d, Linear on (n, *, in), reused or tied):
         the backend's fused per-layer op where it has one and it pays ('cpp': conv_weight_signs_, one
-        call per layer, float32 / float64; layer_op.py builds its arguments and decides), else its fused per-sample GEMM
-        kernel ('triton'), else G_i = D_i U_i^T by chunks of samples reduced to signs tile by tile
+        call per layer, float32 / float64; layer_op.py builds its arguments and decides), else its
+        fused per-sample GEMM kernel ('triton'), else G_i = D_i U_i^T by chunks of samples reduced to signs tile by tile
         ('torch', 'cuda', other dtypes)                                                  (conv_rule.py)
     a bias: b_i = D_i summed over positions and calls, (n, C_out), reduced directly
 With verify (GRADSIGN_VERIFY=1) each rule also returns sum_i g_i, compared with autograd's batch
@@ -44,8 +44,8 @@ def add_param_signs(counts: ColumnSignCounts, calls: Sequence[Call], grads: Sequ
     fused = getattr(counts.backend, "conv_weight_signs_", None)
     # the channel count from which the op pays differs per backend (the CPU's is tuned, a GPU's is 1)
     min_channels = getattr(counts.backend, "layer_op_min_channels", MIN_CHANNELS_PER_GROUP)
-    cpu_threads = (torch.get_num_threads() if getattr(counts.backend, "layer_op_one_thread_rule", False)
-                   and grads[0].device.type == "cpu" else None)
+    # the 'cpp' backend (CPU tensors only) also applies the one-thread rule: it needs the thread count
+    cpu_threads = torch.get_num_threads() if getattr(counts.backend, "layer_op_one_thread_rule", False) else None
     args = layer_op_args(calls, grads, min_channels=min_channels,
                          cpu_threads=cpu_threads) if fused is not None else None
     if args is not None:
